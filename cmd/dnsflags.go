@@ -1,0 +1,47 @@
+package cmd
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/relayctl/relayctl/listclean"
+)
+
+// dnsFlags are the MX-check flags shared by clean and plan.
+type dnsFlags struct {
+	noMX        bool
+	strict      bool
+	resolver    string
+	timeout     time.Duration
+	concurrency int
+	cacheTTL    time.Duration
+}
+
+func (d *dnsFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&d.noMX, "no-mx", false, "skip the MX checks (syntax, duplicates and suppressions only)")
+	f.BoolVar(&d.strict, "strict", false, "reject addresses whose domain DNS could not verify (SERVFAIL, timeout)")
+	f.StringVar(&d.resolver, "resolver", envOr("RELAYCTL_RESOLVER", ""), "DNS server HOST:PORT for every query (env RELAYCTL_RESOLVER; default: /etc/resolv.conf)")
+	f.DurationVar(&d.timeout, "dns-timeout", 5*time.Second, "timeout of each DNS query (each is tried twice)")
+	f.IntVar(&d.concurrency, "dns-concurrency", 32, "domains checked at once")
+	f.DurationVar(&d.cacheTTL, "dns-cache-ttl", 24*time.Hour, "reuse domain verdicts from the store this fresh (0: always ask DNS)")
+}
+
+func (d *dnsFlags) apply(opt *listclean.Options) error {
+	opt.Strict = d.strict
+	if d.noMX {
+		return nil
+	}
+	if d.concurrency < 1 {
+		return usagef("--dns-concurrency must be at least 1, got %d", d.concurrency)
+	}
+	if d.timeout <= 0 {
+		return usagef("--dns-timeout must be positive, got %s", d.timeout)
+	}
+	r, err := listclean.NewResolver(d.resolver, d.timeout)
+	if err != nil {
+		return usagef("--resolver: %v", err)
+	}
+	opt.Resolver, opt.DNSConcurrency, opt.DNSCacheTTL = r, d.concurrency, d.cacheTTL
+	return nil
+}

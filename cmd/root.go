@@ -1,0 +1,144 @@
+// Package cmd holds relayctl's cobra commands. Each command turns its flags
+// into an options struct, calls into listclean, plan, send or store, and
+// renders the result; the logic lives in those packages.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/store"
+)
+
+// Exit codes, the contract with scripts and cron lines. docs/exit-codes.md
+// lists them for users.
+const (
+	ExitOK          = 0   // the command did its job (rejected rows are normal)
+	ExitError       = 1   // anything else: network, store, I/O
+	ExitUsage       = 2   // bad command line, or bad input such as an unreadable list
+	ExitInterrupted = 130 // stopped by SIGINT or SIGTERM
+)
+
+// usageError marks errors that are the caller's to fix: flags, arguments,
+// input files.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// ranError marks errors returned from a command's own run, as opposed to
+// cobra's parsing, which are all usage errors.
+type ranError struct{ err error }
+
+func (e ranError) Error() string { return e.err.Error() }
+func (e ranError) Unwrap() error { return e.err }
+
+// Execute runs relayctl with the process's arguments and exits.
+func Execute() {
+	os.Exit(Run(context.Background(), os.Args[1:], System()))
+}
+
+// Run runs relayctl with args and returns the exit code.
+func Run(ctx context.Context, args []string, io *IOStreams) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(io.ErrOut, "relayctl: %s\n", oneLine(err))
+	return exitCode(ctx, err)
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	var ie *listclean.InputError
+	var re ranError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &ue), errors.As(err, &ie):
+		return ExitUsage
+	case !errors.As(err, &re):
+		return ExitUsage // cobra's own: unknown command or flag, wrong arguments
+	}
+	return ExitError
+}
+
+// oneLine keeps an error message to a single line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	db string
+}
+
+func newRootCmd(io *IOStreams) *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "relayctl",
+		Short: "Run bulk mailings the way a careful mail administrator would",
+		Long: `relayctl cleans recipient lists, plans provider-aware sending jobs and
+delivers them through a relay, unattended and resumable.
+
+Exit codes: 0 done, 1 error, 2 bad usage or input, 130 interrupted.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	root.PersistentFlags().StringVar(&g.db, "db", envOr("RELAYCTL_DB", "relayctl.db"),
+		"SQLite database holding the domain cache, suppressions and campaigns (env RELAYCTL_DB)")
+	root.AddCommand(newCleanCmd(io, g))
+	return root
+}
+
+// runE adapts a command's run function, marking its errors as its own.
+func runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := fn(cmd, args); err != nil {
+			return ranError{err}
+		}
+		return nil
+	}
+}
+
+// exactArgs is cobra.ExactArgs with a message that names what is missing.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s wants %s (see '%s --help')", cmd.CommandPath(), what, cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (g *globalOptions) openStore(ctx context.Context) (*store.Store, error) {
+	return store.Open(ctx, g.db)
+}

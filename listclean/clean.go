@@ -1,0 +1,592 @@
+// Package listclean owns recipient lists: reading CSV exports as they come
+// out of CRMs and spreadsheets, checking and normalising addresses, asking
+// DNS whether their domains take mail, and writing the clean list, the
+// rejects with their reasons, and the warnings.
+package listclean
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relayctl/relayctl/store"
+)
+
+// Reject reasons written in the rejects file's reason column. The domain
+// verdicts DomainNullMX, DomainNoMailHost, DomainNoDomain and (with Strict)
+// DomainUnverified are reasons too.
+const (
+	ReasonMissing    = "missing"    // the email cell is empty
+	ReasonMalformed  = "malformed"  // the row's field count differs from the header's
+	ReasonSyntax     = "syntax"     // not an address a mail server accepts
+	ReasonSuppressed = "suppressed" // on the store's suppression list
+	ReasonDuplicate  = "duplicate"  // the same mailbox as an earlier row
+)
+
+// Reasons lists every reject reason, in the order summaries show them.
+var Reasons = []string{ReasonMissing, ReasonMalformed, ReasonSyntax, ReasonSuppressed, ReasonDuplicate,
+	DomainNoDomain, DomainNullMX, DomainNoMailHost, DomainUnverified}
+
+// WarningKinds lists every warning kind, in the order summaries show them.
+var WarningKinds = []string{WarnRole, WarnTypo, WarnDisposable, DomainUnverified}
+
+// Store is what cleaning needs from the database: the domain cache and the
+// suppression list.
+type Store interface {
+	Domains(ctx context.Context, names []string, notBefore time.Time) (map[string]store.Domain, error)
+	PutDomains(ctx context.Context, ds []store.Domain) error
+	EachSuppression(ctx context.Context, fn func(store.Suppression) error) error
+}
+
+// Options configure one cleaning run.
+type Options struct {
+	Input    string // the list
+	Out      string // the clean file; default beside Input, LIST.clean.csv
+	Rejects  string // the rejects file; default LIST.rejects.csv
+	Warnings string // the warnings file; default LIST.warnings.csv
+
+	Delimiter   rune   // 0: sniff from the header line
+	EmailColumn string // header name or 1-based number; "": found by name
+
+	Syntax SyntaxOptions
+
+	// Resolver checks each distinct domain; nil skips MX checks.
+	Resolver       *Resolver
+	DNSConcurrency int
+	// DNSCacheTTL is how old a cached verdict may be and still be used;
+	// zero or less never reads the cache.
+	DNSCacheTTL time.Duration
+	// Strict rejects addresses whose domain could not be verified.
+	Strict bool
+
+	// Store supplies the suppression list and the domain cache; may be nil.
+	Store Store
+
+	// Progress, if set, is told how far each stage has got. Stages:
+	// "scan" and "write" in bytes of the list, "dns" in domains.
+	Progress func(stage string, done, total int64)
+
+	// SortMemory bounds the memory de-duplication uses before it spills
+	// sorted runs to temporary files (default 16 MiB).
+	SortMemory int
+	// TempDir holds those runs (default: the system's temporary directory).
+	TempDir string
+
+	Now func() time.Time
+}
+
+// Summary is what a cleaning run did.
+type Summary struct {
+	Rows      int64            // data rows read
+	Kept      int64            // rows written to the clean file
+	Rejected  int64            // rows written to the rejects file
+	Reasons   map[string]int64 // rejected rows by reason
+	Warnings  map[string]int64 // kept rows flagged, by kind
+	Samples   []Warning        // the first few warnings
+	Domains   int              // distinct domains among valid addresses
+	DNSCached int              // domain verdicts taken from the store
+	DNSAsked  int              // domains looked up in DNS
+	Format    Format
+	Out       string
+	Rejects   string
+	WarnFile  string
+	Duration  time.Duration
+}
+
+// maxSamples is how many warnings a summary lists in full.
+const maxSamples = 10
+
+// DefaultPaths returns the clean, rejects and warnings files that sit
+// beside input: list.csv gives list.clean.csv, list.rejects.csv and
+// list.warnings.csv.
+func DefaultPaths(input string) (out, rejects, warnings string) {
+	ext := filepath.Ext(input)
+	base := strings.TrimSuffix(input, ext)
+	if ext == "" {
+		ext = ".csv"
+	}
+	return base + ".clean" + ext, base + ".rejects" + ext, base + ".warnings" + ext
+}
+
+// Clean reads the list twice: first to find duplicates and domains, then,
+// once DNS has given its verdicts, to write the outputs. Memory stays flat in
+// the number of rows: duplicates are found by an external sort, and only the
+// distinct domains are held. Outputs are written to temporary files and
+// renamed into place only when everything succeeded.
+func Clean(ctx context.Context, opt Options) (*Summary, error) {
+	start := time.Now()
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.SortMemory <= 0 {
+		opt.SortMemory = 16 << 20
+	}
+	if opt.DNSConcurrency <= 0 {
+		opt.DNSConcurrency = 32
+	}
+	if err := opt.fillPaths(); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(opt.TempDir, "relayctl-clean-*")
+	if err != nil {
+		return nil, fmt.Errorf("clean %s: %w", opt.Input, err)
+	}
+	defer os.RemoveAll(tmp)
+
+	sum := &Summary{Reasons: map[string]int64{}, Warnings: map[string]int64{},
+		Out: opt.Out, Rejects: opt.Rejects, WarnFile: opt.Warnings}
+	for _, r := range Reasons {
+		sum.Reasons[r] = 0
+	}
+	for _, k := range WarningKinds {
+		sum.Warnings[k] = 0
+	}
+
+	sc, err := scan(ctx, opt, tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer sc.dups.close()
+	sum.Format = sc.format
+	sum.Domains = len(sc.domains)
+
+	verdicts, err := checkDomains(ctx, opt, sc.domains, sum)
+	if err != nil {
+		return nil, err
+	}
+	supp, err := loadSuppressions(ctx, opt.Store)
+	if err != nil {
+		return nil, err
+	}
+	if err := write(ctx, opt, sc, verdicts, supp, sum); err != nil {
+		return nil, err
+	}
+	sum.Duration = time.Since(start)
+	return sum, nil
+}
+
+// fillPaths sets default output paths and refuses ones that would
+// overwrite the input or each other.
+func (opt *Options) fillPaths() error {
+	out, rej, warn := DefaultPaths(opt.Input)
+	if opt.Out == "" {
+		opt.Out = out
+	}
+	if opt.Rejects == "" {
+		opt.Rejects = rej
+	}
+	if opt.Warnings == "" {
+		opt.Warnings = warn
+	}
+	seen := map[string]string{}
+	for _, p := range []struct{ flag, path string }{{"input", opt.Input}, {"--out", opt.Out}, {"--rejects", opt.Rejects}, {"--warnings", opt.Warnings}} {
+		abs, err := filepath.Abs(p.path)
+		if err != nil {
+			return &InputError{Path: p.path, Msg: err.Error()}
+		}
+		if other, ok := seen[abs]; ok {
+			return &InputError{Path: p.path, Msg: fmt.Sprintf("%s and %s name the same file", other, p.flag)}
+		}
+		seen[abs] = p.flag
+	}
+	return nil
+}
+
+// scanned is what the first pass learnt.
+type scanned struct {
+	format  Format
+	rows    int64
+	size    int64
+	modTime time.Time
+	domains map[string]struct{}
+	dups    *dupIndex
+}
+
+// scan is the first pass: it collects each valid address's key for
+// de-duplication and the distinct domains.
+func scan(ctx context.Context, opt Options, tmp string) (*scanned, error) {
+	lr, ft, err := openList(opt.Input, opt.Delimiter, opt.EmailColumn)
+	if err != nil {
+		return nil, err
+	}
+	defer lr.close()
+	sc := &scanned{format: ft, size: lr.size, domains: make(map[string]struct{})}
+	if fi, err := lr.f.Stat(); err == nil {
+		sc.modTime = fi.ModTime()
+	}
+	keys := newExtSorter(tmp, opt.SortMemory)
+	defer keys.removeRuns()
+	for {
+		rec, err := lr.read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if lr.row%8192 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			opt.progress("scan", lr.offset(), lr.size)
+		}
+		if len(rec) != len(ft.Header) {
+			continue
+		}
+		a, err := ParseAddress(Normalize(rec[ft.EmailColumn]), opt.Syntax)
+		if err != nil {
+			continue
+		}
+		if err := keys.add(a.Key(), lr.row); err != nil {
+			return nil, fmt.Errorf("clean %s: %w", opt.Input, err)
+		}
+		if _, ok := sc.domains[a.Domain]; !ok {
+			// Clone: the domain may point into the whole record's string.
+			sc.domains[strings.Clone(a.Domain)] = struct{}{}
+		}
+	}
+	opt.progress("scan", lr.size, lr.size)
+	sc.rows = lr.row - 1
+	sc.dups, err = findDuplicates(keys, tmp, opt.SortMemory)
+	if err != nil {
+		return nil, fmt.Errorf("clean %s: %w", opt.Input, err)
+	}
+	return sc, nil
+}
+
+func (opt Options) progress(stage string, done, total int64) {
+	if opt.Progress != nil {
+		opt.Progress(stage, done, total)
+	}
+}
+
+// dupIndex yields, in row order, each duplicate row with the row it repeats.
+type dupIndex struct {
+	it      *sortIter
+	sorter  *extSorter
+	row     int64 // the next duplicate row, or -1 when there are no more
+	keptRow int64
+	err     error
+}
+
+// findDuplicates walks the keys in sorted order: within a run of equal keys
+// the first row (the lowest) is kept and every other is a duplicate of it.
+// The (duplicate, kept) pairs are sorted again by duplicate row, so the
+// writing pass can consume them in step with the list.
+func findDuplicates(keys *extSorter, tmp string, limit int) (*dupIndex, error) {
+	it, err := keys.sorted()
+	if err != nil {
+		return nil, err
+	}
+	defer it.close()
+	pairs := newExtSorter(tmp, limit)
+	var prev string
+	var kept int64
+	first := true
+	var k [8]byte
+	for {
+		e, ok, err := it.next()
+		if err != nil {
+			pairs.removeRuns()
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if !first && e.key == prev {
+			binary.BigEndian.PutUint64(k[:], uint64(e.val))
+			if err := pairs.add(string(k[:]), kept); err != nil {
+				pairs.removeRuns()
+				return nil, err
+			}
+			continue
+		}
+		first, prev, kept = false, e.key, e.val
+	}
+	pit, err := pairs.sorted()
+	if err != nil {
+		pairs.removeRuns()
+		return nil, err
+	}
+	d := &dupIndex{it: pit, sorter: pairs}
+	d.advance()
+	return d, d.err
+}
+
+func (d *dupIndex) advance() {
+	e, ok, err := d.it.next()
+	if err != nil || !ok {
+		d.row, d.err = -1, err
+		return
+	}
+	d.row, d.keptRow = int64(binary.BigEndian.Uint64([]byte(e.key))), e.val
+}
+
+// keptFor reports the row that row duplicates, if it is a duplicate. Rows
+// must be asked about in increasing order.
+func (d *dupIndex) keptFor(row int64) (int64, bool) {
+	for d.row >= 0 && d.row < row {
+		d.advance()
+	}
+	if d.row == row {
+		return d.keptRow, true
+	}
+	return 0, false
+}
+
+func (d *dupIndex) close() {
+	d.it.close()
+	d.sorter.removeRuns()
+}
+
+// checkDomains gives every domain a verdict, from the store's cache where
+// it is fresh, otherwise from DNS, and caches what DNS said for sure.
+func checkDomains(ctx context.Context, opt Options, domains map[string]struct{}, sum *Summary) (map[string]DomainResult, error) {
+	if opt.Resolver == nil {
+		return nil, nil
+	}
+	names := make([]string, 0, len(domains))
+	for d := range domains {
+		names = append(names, d)
+	}
+	slices.Sort(names)
+	verdicts := make(map[string]DomainResult, len(names))
+	if opt.Store != nil && opt.DNSCacheTTL > 0 {
+		cached, err := opt.Store.Domains(ctx, names, opt.Now().Add(-opt.DNSCacheTTL))
+		if err != nil {
+			return nil, err
+		}
+		for n, d := range cached {
+			verdicts[n] = DomainResult{Domain: n, Verdict: d.Verdict, MX: d.MX, Detail: d.Detail}
+		}
+		sum.DNSCached = len(cached)
+	}
+	ask := names[:0]
+	for _, n := range names {
+		if _, ok := verdicts[n]; !ok {
+			ask = append(ask, n)
+		}
+	}
+	sum.DNSAsked = len(ask)
+	var mu sync.Mutex
+	var done int64
+	results := opt.Resolver.CheckDomains(ctx, ask, opt.DNSConcurrency, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		opt.progress("dns", done, int64(len(ask)))
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var fresh []store.Domain
+	now := opt.Now()
+	for _, r := range results {
+		verdicts[r.Domain] = r
+		if r.Verdict != DomainUnverified {
+			fresh = append(fresh, store.Domain{Name: r.Domain, Verdict: r.Verdict, MX: r.MX, Detail: r.Detail, CheckedAt: now})
+		}
+	}
+	if opt.Store != nil && len(fresh) > 0 {
+		if err := opt.Store.PutDomains(ctx, fresh); err != nil {
+			return nil, err
+		}
+	}
+	return verdicts, nil
+}
+
+// suppressions is the suppression list, held for the run.
+type suppressions struct {
+	addresses map[string]string // key → reason
+	domains   map[string]string
+}
+
+func loadSuppressions(ctx context.Context, st Store) (*suppressions, error) {
+	s := &suppressions{addresses: map[string]string{}, domains: map[string]string{}}
+	if st == nil {
+		return s, nil
+	}
+	err := st.EachSuppression(ctx, func(sup store.Suppression) error {
+		if sup.Kind == store.SuppressDomain {
+			s.domains[sup.Value] = sup.Reason
+		} else {
+			s.addresses[sup.Value] = sup.Reason
+		}
+		return nil
+	})
+	return s, err
+}
+
+// match returns why a is suppressed, if it is: the address itself, or its
+// domain or a parent of it.
+func (s *suppressions) match(a Address) (string, bool) {
+	if len(s.addresses) > 0 {
+		if r, ok := s.addresses[a.Key()]; ok {
+			return describe("address suppressed", r), true
+		}
+	}
+	if len(s.domains) > 0 {
+		for d := a.Domain; ; {
+			if r, ok := s.domains[d]; ok {
+				return describe("domain "+d+" suppressed", r), true
+			}
+			i := strings.IndexByte(d, '.')
+			if i < 0 {
+				break
+			}
+			d = d[i+1:]
+		}
+	}
+	return "", false
+}
+
+func describe(what, reason string) string {
+	if reason == "" {
+		return what
+	}
+	return what + ": " + reason
+}
+
+// write is the second pass: every row goes to exactly one of the clean
+// and rejects files, in the list's order.
+func write(ctx context.Context, opt Options, sc *scanned, verdicts map[string]DomainResult, supp *suppressions, sum *Summary) (err error) {
+	lr, ft, err := openList(opt.Input, sc.format.Delimiter, opt.EmailColumn)
+	if err != nil {
+		return err
+	}
+	defer lr.close()
+	if fi, serr := lr.f.Stat(); serr == nil && (fi.Size() != sc.size || !fi.ModTime().Equal(sc.modTime)) {
+		return &InputError{Path: opt.Input, Msg: "the file changed while it was being cleaned"}
+	}
+	col := ft.EmailColumn
+	outs := make([]*output, 0, 3)
+	defer func() {
+		if err != nil {
+			for _, o := range outs {
+				o.abort()
+			}
+		}
+	}()
+	newOut := func(path string, header []string) (*output, error) {
+		o, err := createOutput(path, ft)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+		return o, o.write(header)
+	}
+	clean, err := newOut(opt.Out, ft.Header)
+	if err != nil {
+		return err
+	}
+	rejects, err := newOut(opt.Rejects, append(slices.Clone(ft.Header), "reason", "detail"))
+	if err != nil {
+		return err
+	}
+	warnFile, err := newOut(opt.Warnings, []string{"row", ft.Header[col], "kind", "detail"})
+	if err != nil {
+		return err
+	}
+	adv := newAdvisor()
+	var warns []Warning
+	for {
+		rec, rerr := lr.read()
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+		row := lr.row
+		if row%8192 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			opt.progress("write", lr.offset(), lr.size)
+		}
+		sum.Rows++
+		reason, detail, a := classify(rec, len(ft.Header), col, opt, supp, verdicts, sc.dups, row)
+		if reason != "" {
+			sum.Rejected++
+			sum.Reasons[reason]++
+			if err := rejects.write(append(rec, reason, detail)); err != nil {
+				return err
+			}
+			continue
+		}
+		sum.Kept++
+		rec[col] = a.String()
+		if err := clean.write(rec); err != nil {
+			return err
+		}
+		warns = adv.check(warns[:0], a)
+		if v, ok := verdicts[a.Domain]; ok && v.Verdict == DomainUnverified {
+			warns = append(warns, Warning{Kind: DomainUnverified, Detail: v.Detail})
+		}
+		for _, w := range warns {
+			w.Row, w.Email = row, rec[col]
+			sum.Warnings[w.Kind]++
+			if len(sum.Samples) < maxSamples {
+				sum.Samples = append(sum.Samples, w)
+			}
+			if err := warnFile.write([]string{fmt.Sprint(w.Row), w.Email, w.Kind, w.Detail}); err != nil {
+				return err
+			}
+		}
+	}
+	if sc.dups.err != nil {
+		return fmt.Errorf("clean %s: %w", opt.Input, sc.dups.err)
+	}
+	if sum.Rows != sc.rows {
+		return &InputError{Path: opt.Input, Msg: "the file changed while it was being cleaned"}
+	}
+	opt.progress("write", lr.size, lr.size)
+	for _, o := range outs {
+		if err := o.commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// classify decides a row's fate: a reject reason and detail, or the
+// address to keep.
+func classify(rec []string, fields, col int, opt Options, supp *suppressions, verdicts map[string]DomainResult, dups *dupIndex, row int64) (reason, detail string, a Address) {
+	if len(rec) != fields {
+		return ReasonMalformed, fmt.Sprintf("%d fields, the header has %d", len(rec), fields), a
+	}
+	s := Normalize(rec[col])
+	if s == "" {
+		return ReasonMissing, "no address", a
+	}
+	a, err := ParseAddress(s, opt.Syntax)
+	if err != nil {
+		return ReasonSyntax, err.Error(), a
+	}
+	// Ask the duplicate index about every valid row, so it stays in step.
+	kept, isDup := dups.keptFor(row)
+	if why, ok := supp.match(a); ok {
+		return ReasonSuppressed, why, a
+	}
+	if v, ok := verdicts[a.Domain]; ok {
+		switch v.Verdict {
+		case DomainNoDomain, DomainNullMX, DomainNoMailHost:
+			return v.Verdict, a.Domain + ": " + v.Detail, a
+		case DomainUnverified:
+			if opt.Strict {
+				return v.Verdict, a.Domain + ": " + v.Detail, a
+			}
+		}
+	}
+	if isDup {
+		return ReasonDuplicate, fmt.Sprintf("duplicate of row %d", kept), a
+	}
+	return "", "", a
+}
