@@ -53,7 +53,7 @@ func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
 	add("rejected", s.Rejected)
 	for _, r := range listclean.Reasons {
 		if n := s.Reasons[r]; n > 0 {
-			add("  "+r, n)
+			add("rejected: "+r, n)
 		}
 	}
 	for _, k := range listclean.WarningKinds {
