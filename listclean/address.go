@@ -233,6 +233,9 @@ var idnaProfile = idna.New(
 	idna.BidiRule(),
 	idna.Transitional(false),
 	idna.ValidateLabels(true),
+	// RFC 5321 allows "ab--cd" as a label; only the punycode of xn-- labels
+	// is checked, as for ASCII domains.
+	idna.CheckHyphens(false),
 	idna.StrictDomainName(true),
 	idna.VerifyDNSLength(true),
 )
@@ -327,15 +330,67 @@ func parseLiteral(d string, opt SyntaxOptions) (string, error) {
 	}
 	inner := d[1 : len(d)-1]
 	if len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:") {
-		ip, err := netip.ParseAddr(inner[5:])
-		if err != nil || !ip.Is6() || ip.Zone() != "" {
+		ip, ok := parseIPv6Literal(inner[5:])
+		if !ok {
 			return "", syntaxErr("bad IPv6 address literal %s", d)
 		}
 		return "[IPv6:" + ip.String() + "]", nil
 	}
-	ip, err := netip.ParseAddr(inner)
-	if err != nil || !ip.Is4() {
+	ip, ok := parseSnums(inner)
+	if !ok {
 		return "", syntaxErr("bad IPv4 address literal %s", d)
 	}
 	return "[" + ip.String() + "]", nil
+}
+
+// parseSnums reads RFC 5321's IPv4-address-literal: four Snum (1 to 3
+// digits, 0 to 255; leading zeros allowed, unlike netip's parser).
+func parseSnums(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return netip.Addr{}, false
+	}
+	var b [4]byte
+	for i, p := range parts {
+		if len(p) < 1 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return netip.Addr{}, false
+		}
+		n := 0
+		for _, c := range p {
+			n = n*10 + int(c-'0')
+		}
+		if n > 255 {
+			return netip.Addr{}, false
+		}
+		b[i] = byte(n)
+	}
+	return netip.AddrFrom4(b), true
+}
+
+// parseIPv6Literal reads RFC 5321's IPv6-addr, which is stricter than RFC
+// 4291: "::" stands for at least two groups, so at most 6 groups (4 before
+// an IPv4 tail) may be written beside it; without "::", exactly 8 (6).
+func parseIPv6Literal(s string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(s)
+	if err != nil || !ip.Is6() || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	hex := s
+	groupsMax := 8
+	if i := strings.LastIndexByte(s, ':'); strings.Contains(s[i+1:], ".") {
+		if _, ok := parseSnums(s[i+1:]); !ok {
+			return netip.Addr{}, false
+		}
+		hex, groupsMax = s[:i+1], 6
+	}
+	groups := 0
+	for _, g := range strings.Split(hex, ":") {
+		if g != "" {
+			groups++
+		}
+	}
+	if strings.Contains(s, "::") {
+		return ip, groups <= groupsMax-2
+	}
+	return ip, groups == groupsMax
 }
