@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -115,12 +116,23 @@ func DefaultPaths(input string) (out, rejects, warnings string) {
 	return base + ".clean" + ext, base + ".rejects" + ext, base + ".warnings" + ext
 }
 
-// Clean reads the list twice: first to find duplicates and domains, then,
-// once DNS has given its verdicts, to write the outputs. Memory stays flat in
-// the number of rows: duplicates are found by an external sort, and only the
-// distinct domains are held. Outputs are written to temporary files and
-// renamed into place only when everything succeeded.
-func Clean(ctx context.Context, opt Options) (*Summary, error) {
+// Sink receives every row of a list, in order, once its fate is known.
+// The record passed is valid only during the call.
+type Sink interface {
+	// Begin is called once, before any row, with the list's format.
+	Begin(ft Format) error
+	// Keep receives a row to keep: its address normalised, its domain's
+	// verdict (zero with no MX check) and the warnings on it.
+	Keep(row int64, rec []string, a Address, d DomainResult, warns []Warning) error
+	// Reject receives a row to leave out, with the reason and detail.
+	Reject(row int64, rec []string, reason, detail string) error
+}
+
+// Check reads the list twice: first to find duplicates and domains, then,
+// once DNS has given its verdicts, to hand every row to sink. Memory stays
+// flat in the number of rows: duplicates are found by an external sort,
+// and only the distinct domains are held.
+func Check(ctx context.Context, opt Options, sink Sink) (*Summary, error) {
 	start := time.Now()
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -131,17 +143,13 @@ func Clean(ctx context.Context, opt Options) (*Summary, error) {
 	if opt.DNSConcurrency <= 0 {
 		opt.DNSConcurrency = 32
 	}
-	if err := opt.fillPaths(); err != nil {
-		return nil, err
-	}
 	tmp, err := os.MkdirTemp(opt.TempDir, "relayctl-clean-*")
 	if err != nil {
 		return nil, fmt.Errorf("clean %s: %w", opt.Input, err)
 	}
 	defer os.RemoveAll(tmp)
 
-	sum := &Summary{Reasons: map[string]int64{}, Warnings: map[string]int64{},
-		Out: opt.Out, Rejects: opt.Rejects, WarnFile: opt.Warnings}
+	sum := &Summary{Reasons: map[string]int64{}, Warnings: map[string]int64{}}
 	for _, r := range Reasons {
 		sum.Reasons[r] = 0
 	}
@@ -165,10 +173,30 @@ func Clean(ctx context.Context, opt Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := write(ctx, opt, sc, verdicts, supp, sum); err != nil {
+	if err := deliver(ctx, opt, sc, verdicts, supp, sum, sink); err != nil {
 		return nil, err
 	}
 	sum.Duration = time.Since(start)
+	return sum, nil
+}
+
+// Clean checks the list and writes the clean, rejects and warnings files.
+// They are written under temporary names and renamed into place only when
+// everything succeeded.
+func Clean(ctx context.Context, opt Options) (*Summary, error) {
+	if err := opt.fillPaths(); err != nil {
+		return nil, err
+	}
+	fs := &fileSink{opt: opt}
+	sum, err := Check(ctx, opt, fs)
+	if err == nil {
+		err = fs.commit()
+	}
+	if err != nil {
+		fs.abort()
+		return nil, err
+	}
+	sum.Out, sum.Rejects, sum.WarnFile = opt.Out, opt.Rejects, opt.Warnings
 	return sum, nil
 }
 
@@ -190,6 +218,9 @@ func (opt *Options) fillPaths() error {
 		abs, err := filepath.Abs(p.path)
 		if err != nil {
 			return &InputError{Path: p.path, Msg: err.Error()}
+		}
+		if fi, err := os.Stat(p.path); err == nil && fi.IsDir() && p.flag != "input" {
+			return &InputError{Path: p.path, Msg: p.flag + " names a directory, want a file"}
 		}
 		if other, ok := seen[abs]; ok {
 			return &InputError{Path: p.path, Msg: fmt.Sprintf("%s and %s name the same file", other, p.flag)}
@@ -454,9 +485,9 @@ func describe(what, reason string) string {
 	return what + ": " + reason
 }
 
-// write is the second pass: every row goes to exactly one of the clean
-// and rejects files, in the list's order.
-func write(ctx context.Context, opt Options, sc *scanned, verdicts map[string]DomainResult, supp *suppressions, sum *Summary) (err error) {
+// deliver is the second pass: every row goes to the sink, in the list's
+// order.
+func deliver(ctx context.Context, opt Options, sc *scanned, verdicts map[string]DomainResult, supp *suppressions, sum *Summary, sink Sink) error {
 	lr, ft, err := openList(opt.Input, sc.format.Delimiter, opt.EmailColumn)
 	if err != nil {
 		return err
@@ -465,35 +496,10 @@ func write(ctx context.Context, opt Options, sc *scanned, verdicts map[string]Do
 	if fi, serr := lr.f.Stat(); serr == nil && (fi.Size() != sc.size || !fi.ModTime().Equal(sc.modTime)) {
 		return &InputError{Path: opt.Input, Msg: "the file changed while it was being cleaned"}
 	}
+	if err := sink.Begin(ft); err != nil {
+		return err
+	}
 	col := ft.EmailColumn
-	outs := make([]*output, 0, 3)
-	defer func() {
-		if err != nil {
-			for _, o := range outs {
-				o.abort()
-			}
-		}
-	}()
-	newOut := func(path string, header []string) (*output, error) {
-		o, err := createOutput(path, ft)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
-		return o, o.write(header)
-	}
-	clean, err := newOut(opt.Out, ft.Header)
-	if err != nil {
-		return err
-	}
-	rejects, err := newOut(opt.Rejects, append(slices.Clone(ft.Header), "reason", "detail"))
-	if err != nil {
-		return err
-	}
-	warnFile, err := newOut(opt.Warnings, []string{"row", ft.Header[col], "kind", "detail"})
-	if err != nil {
-		return err
-	}
 	adv := newAdvisor()
 	var warns []Warning
 	for {
@@ -516,29 +522,26 @@ func write(ctx context.Context, opt Options, sc *scanned, verdicts map[string]Do
 		if reason != "" {
 			sum.Rejected++
 			sum.Reasons[reason]++
-			if err := rejects.write(append(rec, reason, detail)); err != nil {
+			if err := sink.Reject(row, rec, reason, detail); err != nil {
 				return err
 			}
 			continue
 		}
 		sum.Kept++
-		rec[col] = a.String()
-		if err := clean.write(rec); err != nil {
-			return err
-		}
+		v := verdicts[a.Domain]
 		warns = adv.check(warns[:0], a)
-		if v, ok := verdicts[a.Domain]; ok && v.Verdict == DomainUnverified {
+		if v.Verdict == DomainUnverified {
 			warns = append(warns, Warning{Kind: DomainUnverified, Detail: v.Detail})
 		}
-		for _, w := range warns {
-			w.Row, w.Email = row, rec[col]
-			sum.Warnings[w.Kind]++
+		for i := range warns {
+			warns[i].Row, warns[i].Email = row, a.String()
+			sum.Warnings[warns[i].Kind]++
 			if len(sum.Samples) < maxSamples {
-				sum.Samples = append(sum.Samples, w)
+				sum.Samples = append(sum.Samples, warns[i])
 			}
-			if err := warnFile.write([]string{fmt.Sprint(w.Row), w.Email, w.Kind, w.Detail}); err != nil {
-				return err
-			}
+		}
+		if err := sink.Keep(row, rec, a, v, warns); err != nil {
+			return err
 		}
 	}
 	if sc.dups.err != nil {
@@ -548,12 +551,77 @@ func write(ctx context.Context, opt Options, sc *scanned, verdicts map[string]Do
 		return &InputError{Path: opt.Input, Msg: "the file changed while it was being cleaned"}
 	}
 	opt.progress("write", lr.size, lr.size)
-	for _, o := range outs {
-		if err := o.commit(); err != nil {
+	return nil
+}
+
+// fileSink writes the clean, rejects and warnings files.
+type fileSink struct {
+	opt                      Options
+	col                      int
+	outs                     []*output
+	clean, rejects, warnFile *output
+}
+
+func (fs *fileSink) Begin(ft Format) error {
+	fs.col = ft.EmailColumn
+	create := func(path string, header []string) (*output, error) {
+		o, err := createOutput(path, ft)
+		if err != nil {
+			return nil, err
+		}
+		fs.outs = append(fs.outs, o)
+		return o, o.write(header)
+	}
+	var err error
+	if fs.clean, err = create(fs.opt.Out, ft.Header); err != nil {
+		return err
+	}
+	if fs.rejects, err = create(fs.opt.Rejects, append(slices.Clone(ft.Header), "reason", "detail")); err != nil {
+		return err
+	}
+	fs.warnFile, err = create(fs.opt.Warnings, []string{"row", ft.Header[fs.col], "kind", "detail"})
+	return err
+}
+
+func (fs *fileSink) Keep(row int64, rec []string, a Address, _ DomainResult, warns []Warning) error {
+	rec[fs.col] = a.String()
+	if err := fs.clean.write(rec); err != nil {
+		return err
+	}
+	for _, w := range warns {
+		if err := fs.warnFile.write([]string{strconv.FormatInt(w.Row, 10), w.Email, w.Kind, w.Detail}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (fs *fileSink) Reject(row int64, rec []string, reason, detail string) error {
+	return fs.rejects.write(append(rec, reason, detail))
+}
+
+// commit finishes every file before renaming any, so that a failure
+// leaves none of them in place.
+func (fs *fileSink) commit() error {
+	for _, o := range fs.outs {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	for _, o := range fs.outs {
+		if err := o.rename(); err != nil {
+			return err
+		}
+	}
+	fs.outs = nil
+	return nil
+}
+
+func (fs *fileSink) abort() {
+	for _, o := range fs.outs {
+		o.abort()
+	}
+	fs.outs = nil
 }
 
 // classify decides a row's fate: a reject reason and detail, or the

@@ -100,9 +100,27 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 func (r *Resolver) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	resp, _, err := r.udp.ExchangeContext(ctx, m, r.server)
+	resp, err := r.exchangeOn(ctx, r.udp, m)
 	if err == nil && resp.Truncated {
-		resp, _, err = r.tcp.ExchangeContext(ctx, m, r.server)
+		resp, err = r.exchangeOn(ctx, r.tcp, m)
+	}
+	return resp, err
+}
+
+// exchangeOn sends m over a connection of its own, closed as soon as ctx
+// ends: the DNS library honours a context's deadline but not its
+// cancellation, and Ctrl-C must not wait for a query's full timeout.
+func (r *Resolver) exchangeOn(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, r.server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	return resp, err
 }
@@ -113,6 +131,10 @@ func (r *Resolver) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 // says so; timeouts and server failures leave it DomainUnverified.
 func (r *Resolver) CheckDomain(ctx context.Context, domain string) DomainResult {
 	res := DomainResult{Domain: domain}
+	if strings.HasPrefix(domain, "[") {
+		res.Verdict, res.Detail = DomainOK, "address literal: no DNS needed"
+		return res
+	}
 	unverified := func(qtype string, err error) DomainResult {
 		res.Verdict, res.Detail = DomainUnverified, fmt.Sprintf("%s query: %v", qtype, shortDNSError(err))
 		return res

@@ -50,8 +50,8 @@ func (o *output) write(rec []string) error {
 	return nil
 }
 
-// commit flushes, syncs and renames the file into place.
-func (o *output) commit() error {
+// finish flushes, syncs and closes the file, ready to be renamed.
+func (o *output) finish() error {
 	o.w.Flush()
 	err := o.w.Error()
 	if err == nil {
@@ -66,11 +66,15 @@ func (o *output) commit() error {
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(o.f.Name(), o.final)
-	}
 	if err != nil {
-		os.Remove(o.f.Name())
+		return fmt.Errorf("write %s: %w", o.final, unwrapErr(err))
+	}
+	return nil
+}
+
+// rename moves the finished file into place.
+func (o *output) rename() error {
+	if err := os.Rename(o.f.Name(), o.final); err != nil {
 		return fmt.Errorf("write %s: %w", o.final, unwrapErr(err))
 	}
 	return nil
