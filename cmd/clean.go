@@ -10,10 +10,7 @@ import (
 
 type cleanOptions struct {
 	out, rejects, warnings string
-	delimiter, emailColumn string
-	allowIPLiteral         bool
-	smtputf8               bool
-	dns                    dnsFlags
+	list                   listFlags
 	json                   bool
 }
 
@@ -52,30 +49,15 @@ list, 1 for anything else.`,
 	f.StringVar(&o.out, "out", "", "clean file (default LIST.clean.csv beside the list)")
 	f.StringVar(&o.rejects, "rejects", "", "rejects file (default LIST.rejects.csv)")
 	f.StringVar(&o.warnings, "warnings", "", "warnings file (default LIST.warnings.csv)")
-	f.StringVar(&o.delimiter, "delimiter", "", `field delimiter: , ; | or tab (default: sniffed)`)
-	f.StringVar(&o.emailColumn, "email-column", "", "header name (or 1-based number) of the address column")
-	f.BoolVar(&o.allowIPLiteral, "allow-ip-literal", false, "accept address literals such as user@[192.0.2.1]")
-	f.BoolVar(&o.smtputf8, "smtputf8", false, "accept non-ASCII local parts (RFC 6531; the receiving servers must support SMTPUTF8)")
 	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object")
-	o.dns.register(f)
+	o.list.register(f)
 	return c
 }
 
 func runClean(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *cleanOptions, list string) error {
 	ctx := cmd.Context()
-	opt := listclean.Options{
-		Input: list, Out: o.out, Rejects: o.rejects, Warnings: o.warnings,
-		EmailColumn: o.emailColumn,
-		Syntax:      listclean.SyntaxOptions{AllowIPLiteral: o.allowIPLiteral, SMTPUTF8: o.smtputf8},
-	}
-	if o.delimiter != "" {
-		d, err := listclean.ParseDelimiter(o.delimiter)
-		if err != nil {
-			return usagef("--delimiter: %v", err)
-		}
-		opt.Delimiter = d
-	}
-	if err := o.dns.apply(&opt); err != nil {
+	opt := listclean.Options{Input: list, Out: o.out, Rejects: o.rejects, Warnings: o.warnings}
+	if err := o.list.apply(&opt); err != nil {
 		return err
 	}
 	st, err := g.openStore(ctx)

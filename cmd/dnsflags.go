@@ -8,7 +8,36 @@ import (
 	"github.com/relayctl/relayctl/listclean"
 )
 
-// dnsFlags are the MX-check flags shared by clean and plan.
+// listFlags are how clean and plan read and check a list.
+type listFlags struct {
+	delimiter, emailColumn string
+	allowIPLiteral         bool
+	smtputf8               bool
+	dns                    dnsFlags
+}
+
+func (l *listFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&l.delimiter, "delimiter", "", `field delimiter: , ; | or tab (default: sniffed)`)
+	f.StringVar(&l.emailColumn, "email-column", "", "header name (or 1-based number) of the address column")
+	f.BoolVar(&l.allowIPLiteral, "allow-ip-literal", false, "accept address literals such as user@[192.0.2.1]")
+	f.BoolVar(&l.smtputf8, "smtputf8", false, "accept non-ASCII local parts (RFC 6531; the receiving servers must support SMTPUTF8)")
+	l.dns.register(f)
+}
+
+func (l *listFlags) apply(opt *listclean.Options) error {
+	opt.EmailColumn = l.emailColumn
+	opt.Syntax = listclean.SyntaxOptions{AllowIPLiteral: l.allowIPLiteral, SMTPUTF8: l.smtputf8}
+	if l.delimiter != "" {
+		d, err := listclean.ParseDelimiter(l.delimiter)
+		if err != nil {
+			return usagef("--delimiter: %v", err)
+		}
+		opt.Delimiter = d
+	}
+	return l.dns.apply(opt)
+}
+
+// dnsFlags are the MX-check flags.
 type dnsFlags struct {
 	noMX        bool
 	strict      bool

@@ -14,7 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/message"
+	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/store"
 )
 
@@ -67,11 +70,13 @@ func Run(ctx context.Context, args []string, io *IOStreams) int {
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	var ie *listclean.InputError
+	var pe *plan.PlanError
+	var te *message.TemplateError
 	var re ranError
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &ue), errors.As(err, &ie):
+	case errors.As(err, &ue), errors.As(err, &ie), errors.As(err, &pe), errors.As(err, &te):
 		return ExitUsage
 	case !errors.As(err, &re):
 		return ExitUsage // cobra's own: unknown command or flag, wrong arguments
@@ -86,7 +91,8 @@ func oneLine(err error) string {
 
 // globalOptions are the flags every command has.
 type globalOptions struct {
-	db string
+	db         string
+	configPath string
 }
 
 func newRootCmd(io *IOStreams) *cobra.Command {
@@ -108,7 +114,9 @@ Exit codes: 0 done, 1 error, 2 bad usage or input, 130 interrupted.`,
 	})
 	root.PersistentFlags().StringVar(&g.db, "db", envOr("RELAYCTL_DB", "relayctl.db"),
 		"SQLite database holding the domain cache, suppressions and campaigns (env RELAYCTL_DB)")
-	root.AddCommand(newCleanCmd(io, g))
+	root.PersistentFlags().StringVar(&g.configPath, "config", os.Getenv("RELAYCTL_CONFIG"),
+		"configuration file (env RELAYCTL_CONFIG; default ./relayctl.yaml if it exists)")
+	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g))
 	return root
 }
 
@@ -141,4 +149,29 @@ func envOr(name, def string) string {
 
 func (g *globalOptions) openStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, g.db)
+}
+
+// config reads the configuration file: the one named by --config or
+// RELAYCTL_CONFIG, which must exist, or ./relayctl.yaml if there is one.
+func (g *globalOptions) config() (*config.Config, error) {
+	if g.configPath != "" {
+		c, err := config.Load(g.configPath, true)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return c, nil
+	}
+	c, err := config.Load(config.DefaultPath, false)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// notFoundIsUsage makes a missing campaign the caller's error (exit 2).
+func notFoundIsUsage(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return usageError{err}
+	}
+	return err
 }

@@ -71,7 +71,7 @@ type Options struct {
 	Store Store
 
 	// Progress, if set, is told how far each stage has got. Stages:
-	// "scan" and "write" in bytes of the list, "dns" in domains.
+	// "scan" and "rows" in bytes of the list, "dns" in domains.
 	Progress func(stage string, done, total int64)
 
 	// SortMemory bounds the memory de-duplication uses before it spills
@@ -515,7 +515,7 @@ func deliver(ctx context.Context, opt Options, sc *scanned, verdicts map[string]
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			opt.progress("write", lr.offset(), lr.size)
+			opt.progress("rows", lr.offset(), lr.size)
 		}
 		sum.Rows++
 		reason, detail, a := classify(rec, len(ft.Header), col, opt, supp, verdicts, sc.dups, row)
@@ -550,7 +550,7 @@ func deliver(ctx context.Context, opt Options, sc *scanned, verdicts map[string]
 	if sum.Rows != sc.rows {
 		return &InputError{Path: opt.Input, Msg: "the file changed while it was being cleaned"}
 	}
-	opt.progress("write", lr.size, lr.size)
+	opt.progress("rows", lr.size, lr.size)
 	return nil
 }
 

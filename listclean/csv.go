@@ -227,3 +227,13 @@ func ParseDelimiter(s string) (rune, error) {
 	}
 	return 0, fmt.Errorf("delimiter %q: want one of , ; | tab", s)
 }
+
+// Sniff reads a list's header and format without reading its rows, so that
+// a caller can check the columns before the long passes.
+func Sniff(path string, delim rune, emailColumn string) (Format, error) {
+	lr, ft, err := openList(path, delim, emailColumn)
+	if err == nil {
+		lr.close()
+	}
+	return ft, err
+}

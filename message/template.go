@@ -1,0 +1,318 @@
+// Package message owns what relayctl sends: the campaign's message
+// template (an RFC 5322 file whose text uses Go text/template fields named
+// after the list's columns), the checks that keep a merge error or an
+// injected header out of a campaign, and rendering for one recipient.
+package message
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+	"text/template/parse"
+)
+
+// Template is a parsed message template. The header section (up to the
+// first empty line) and the body are separate templates, so that what a
+// field may contain can differ: a value with a line break would add a
+// header line, so header fields must not have one.
+type Template struct {
+	Source string
+	header *template.Template
+	body   *template.Template
+	fields map[string]*Field
+}
+
+// Field is a list column the template uses.
+type Field struct {
+	Name string
+	// InHeader: the field is used in the header section.
+	InHeader bool
+	// Optional: every use has a default or is guarded by an if, so an
+	// empty value is fine.
+	Optional bool
+}
+
+// Funcs are the functions templates may call besides text/template's
+// built-ins.
+var Funcs = template.FuncMap{
+	// default returns def when value is empty: {{.name | default "friend"}}.
+	"default": func(def string, value any) string {
+		if s := fmt.Sprint(value); value != nil && s != "" {
+			return s
+		}
+		return def
+	},
+}
+
+// TemplateError is a problem with the template itself.
+type TemplateError struct {
+	Line int
+	Msg  string
+}
+
+func (e *TemplateError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+// ParseTemplate parses a message template: header lines ("Name: value",
+// continuation lines starting with white space), an empty line, the body.
+func ParseTemplate(src string) (*Template, error) {
+	src = strings.TrimPrefix(src, "\ufeff")
+	norm := strings.ReplaceAll(src, "\r\n", "\n")
+	head, body, found := strings.Cut(norm, "\n\n")
+	if !found {
+		return nil, &TemplateError{Msg: "no empty line between the headers and the body"}
+	}
+	if err := checkHeaderLines(head); err != nil {
+		return nil, err
+	}
+	t := &Template{Source: src, fields: map[string]*Field{}}
+	var err error
+	if t.header, err = parseText("headers", head); err != nil {
+		return nil, err
+	}
+	headerLines := strings.Count(head, "\n") + 2
+	if t.body, err = parseText("body", body); err != nil {
+		if te, ok := err.(*TemplateError); ok && te.Line > 0 {
+			te.Line += headerLines
+		}
+		return nil, err
+	}
+	t.collect(t.header.Tree.Root, true, nil)
+	t.collect(t.body.Tree.Root, false, nil)
+	return t, nil
+}
+
+func parseText(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Funcs(Funcs).Option("missingkey=zero").Parse(text)
+	if err != nil {
+		return nil, templateParseError(err)
+	}
+	return t, nil
+}
+
+// templateParseError turns "template: body:3: unexpected ..." into a line
+// number and a message.
+func templateParseError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "template: ")
+	for _, name := range []string{"headers:", "body:"} {
+		if rest, ok := strings.CutPrefix(msg, name); ok {
+			var line int
+			if n, _ := fmt.Sscanf(rest, "%d:", &line); n == 1 {
+				_, after, _ := strings.Cut(rest, ":")
+				return &TemplateError{Line: line, Msg: strings.TrimSpace(after)}
+			}
+		}
+	}
+	return &TemplateError{Msg: msg}
+}
+
+// checkHeaderLines checks the header section's shape before templating.
+func checkHeaderLines(head string) error {
+	sc := bufio.NewScanner(strings.NewReader(head))
+	n := 0
+	seen := map[string]bool{}
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if n == 1 {
+				return &TemplateError{Line: n, Msg: "continuation line before any header"}
+			}
+			continue
+		}
+		name, _, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return &TemplateError{Line: n, Msg: fmt.Sprintf("%q is not a header line (Name: value)", truncate(line, 40))}
+		}
+		seen[strings.ToLower(name)] = true
+	}
+	for _, h := range []string{"from", "subject"} {
+		if !seen[h] {
+			return &TemplateError{Msg: fmt.Sprintf("no %s header", strings.ToUpper(h[:1])+h[1:])}
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// collect records the fields a template node uses. guarded holds fields
+// tested by enclosing if actions: using them inside is optional.
+func (t *Template) collect(node parse.Node, inHeader bool, guarded []string) {
+	switch n := node.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			t.collect(c, inHeader, guarded)
+		}
+	case *parse.ActionNode:
+		t.collectPipe(n.Pipe, inHeader, guarded, false)
+	case *parse.IfNode:
+		t.collectPipe(n.Pipe, inHeader, guarded, true)
+		inner := append(slices.Clone(guarded), pipeFields(n.Pipe)...)
+		t.collect(n.List, inHeader, inner)
+		t.collect(n.ElseList, inHeader, guarded)
+	case *parse.RangeNode:
+		t.collectPipe(n.Pipe, inHeader, guarded, true)
+		t.collect(n.List, inHeader, guarded)
+		t.collect(n.ElseList, inHeader, guarded)
+	case *parse.WithNode:
+		t.collectPipe(n.Pipe, inHeader, guarded, true)
+		inner := append(slices.Clone(guarded), pipeFields(n.Pipe)...)
+		t.collect(n.List, inHeader, inner)
+		t.collect(n.ElseList, inHeader, guarded)
+	case *parse.TemplateNode:
+		if n.Pipe != nil {
+			t.collectPipe(n.Pipe, inHeader, guarded, false)
+		}
+	}
+}
+
+// collectPipe records the fields of a pipeline; they are optional when the
+// pipeline is a condition, calls default, or is guarded.
+func (t *Template) collectPipe(p *parse.PipeNode, inHeader bool, guarded []string, condition bool) {
+	if p == nil {
+		return
+	}
+	optional := condition
+	for _, cmd := range p.Cmds {
+		if len(cmd.Args) > 0 {
+			if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok && id.Ident == "default" {
+				optional = true
+			}
+		}
+	}
+	for _, name := range pipeFields(p) {
+		f := t.fields[name]
+		if f == nil {
+			f = &Field{Name: name, Optional: true}
+			t.fields[name] = f
+		}
+		f.InHeader = f.InHeader || inHeader
+		if !optional && !slices.Contains(guarded, name) {
+			f.Optional = false
+		}
+	}
+}
+
+// pipeFields lists the columns a pipeline names: .col, $.col and
+// index . "col".
+func pipeFields(p *parse.PipeNode) []string {
+	var out []string
+	var walk func(parse.Node)
+	walk = func(node parse.Node) {
+		switch n := node.(type) {
+		case *parse.FieldNode:
+			out = append(out, n.Ident[0])
+		case *parse.VariableNode:
+			if n.Ident[0] == "$" && len(n.Ident) > 1 {
+				out = append(out, n.Ident[1])
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.PipeNode:
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if len(n.Args) >= 3 {
+				if id, ok := n.Args[0].(*parse.IdentifierNode); ok && id.Ident == "index" {
+					if _, ok := n.Args[1].(*parse.DotNode); ok {
+						if s, ok := n.Args[2].(*parse.StringNode); ok {
+							out = append(out, s.Text)
+							return
+						}
+					}
+				}
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		}
+	}
+	walk(p)
+	return out
+}
+
+// Fields returns the columns the template uses, sorted by name.
+func (t *Template) Fields() []Field {
+	out := make([]Field, 0, len(t.fields))
+	for _, f := range t.fields {
+		out = append(out, *f)
+	}
+	slices.SortFunc(out, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// CheckColumns reports the fields that are not among columns.
+func (t *Template) CheckColumns(columns []string) error {
+	var missing []string
+	for _, f := range t.Fields() {
+		if !slices.Contains(columns, f.Name) {
+			missing = append(missing, f.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return &TemplateError{Msg: fmt.Sprintf("the template uses %s, not a column of the list (columns: %s)",
+			quoteList(missing), quoteList(columns))}
+	}
+	return nil
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// CheckValues reports what is wrong with one recipient's values: a
+// required field that is empty, a header field with a line break or NUL.
+func (t *Template) CheckValues(values map[string]string) error {
+	for _, f := range t.Fields() {
+		v := values[f.Name]
+		if !f.Optional && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s is empty", f.Name)
+		}
+		if f.InHeader && strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("%s has a line break and is used in a header", f.Name)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%s has a NUL byte", f.Name)
+		}
+	}
+	return nil
+}
+
+// Execute renders the template for values: header section, empty line,
+// body, with LF line ends (composition converts them for the wire).
+func (t *Template) Execute(values map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	if err := t.header.Execute(&b, values); err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	b.WriteString("\n\n")
+	if err := t.body.Execute(&b, values); err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	return b.Bytes(), nil
+}
