@@ -19,7 +19,7 @@ type progress struct {
 	enabled bool
 }
 
-var stageNames = map[string]string{"scan": "reading list", "dns": "checking domains", "rows": "sorting rows"}
+var stageNames = map[string]string{"scan": "reading list", "dns": "checking domains", "rows": "checking rows"}
 
 func newProgress(io *IOStreams, enabled bool) *progress {
 	return &progress{io: io, enabled: enabled, log: slog.New(slog.NewTextHandler(io.ErrOut, nil))}

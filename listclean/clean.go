@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/extsort"
 	"github.com/relayctl/relayctl/store"
 )
 
@@ -252,8 +253,8 @@ func scan(ctx context.Context, opt Options, tmp string) (*scanned, error) {
 	if fi, err := lr.f.Stat(); err == nil {
 		sc.modTime = fi.ModTime()
 	}
-	keys := newExtSorter(tmp, opt.SortMemory)
-	defer keys.removeRuns()
+	keys := extsort.New(tmp, opt.SortMemory)
+	defer keys.RemoveRuns()
 	for {
 		rec, err := lr.read()
 		if err == io.EOF {
@@ -275,7 +276,7 @@ func scan(ctx context.Context, opt Options, tmp string) (*scanned, error) {
 		if err != nil {
 			continue
 		}
-		if err := keys.add(a.Key(), lr.row); err != nil {
+		if err := keys.Add(a.Key(), lr.row); err != nil {
 			return nil, fmt.Errorf("clean %s: %w", opt.Input, err)
 		}
 		if _, ok := sc.domains[a.Domain]; !ok {
@@ -300,8 +301,8 @@ func (opt Options) progress(stage string, done, total int64) {
 
 // dupIndex yields, in row order, each duplicate row with the row it repeats.
 type dupIndex struct {
-	it      *sortIter
-	sorter  *extSorter
+	it      *extsort.Iter
+	sorter  *extsort.Sorter
 	row     int64 // the next duplicate row, or -1 when there are no more
 	keptRow int64
 	err     error
@@ -311,39 +312,39 @@ type dupIndex struct {
 // the first row (the lowest) is kept and every other is a duplicate of it.
 // The (duplicate, kept) pairs are sorted again by duplicate row, so the
 // writing pass can consume them in step with the list.
-func findDuplicates(keys *extSorter, tmp string, limit int) (*dupIndex, error) {
-	it, err := keys.sorted()
+func findDuplicates(keys *extsort.Sorter, tmp string, limit int) (*dupIndex, error) {
+	it, err := keys.Sorted()
 	if err != nil {
 		return nil, err
 	}
-	defer it.close()
-	pairs := newExtSorter(tmp, limit)
+	defer it.Close()
+	pairs := extsort.New(tmp, limit)
 	var prev string
 	var kept int64
 	first := true
 	var k [8]byte
 	for {
-		e, ok, err := it.next()
+		e, ok, err := it.Next()
 		if err != nil {
-			pairs.removeRuns()
+			pairs.RemoveRuns()
 			return nil, err
 		}
 		if !ok {
 			break
 		}
-		if !first && e.key == prev {
-			binary.BigEndian.PutUint64(k[:], uint64(e.val))
-			if err := pairs.add(string(k[:]), kept); err != nil {
-				pairs.removeRuns()
+		if !first && e.Key == prev {
+			binary.BigEndian.PutUint64(k[:], uint64(e.Val))
+			if err := pairs.Add(string(k[:]), kept); err != nil {
+				pairs.RemoveRuns()
 				return nil, err
 			}
 			continue
 		}
-		first, prev, kept = false, e.key, e.val
+		first, prev, kept = false, e.Key, e.Val
 	}
-	pit, err := pairs.sorted()
+	pit, err := pairs.Sorted()
 	if err != nil {
-		pairs.removeRuns()
+		pairs.RemoveRuns()
 		return nil, err
 	}
 	d := &dupIndex{it: pit, sorter: pairs}
@@ -352,12 +353,12 @@ func findDuplicates(keys *extSorter, tmp string, limit int) (*dupIndex, error) {
 }
 
 func (d *dupIndex) advance() {
-	e, ok, err := d.it.next()
+	e, ok, err := d.it.Next()
 	if err != nil || !ok {
 		d.row, d.err = -1, err
 		return
 	}
-	d.row, d.keptRow = int64(binary.BigEndian.Uint64([]byte(e.key))), e.val
+	d.row, d.keptRow = int64(binary.BigEndian.Uint64([]byte(e.Key))), e.Val
 }
 
 // keptFor reports the row that row duplicates, if it is a duplicate. Rows
@@ -373,8 +374,8 @@ func (d *dupIndex) keptFor(row int64) (int64, bool) {
 }
 
 func (d *dupIndex) close() {
-	d.it.close()
-	d.sorter.removeRuns()
+	d.it.Close()
+	d.sorter.RemoveRuns()
 }
 
 // checkDomains gives every domain a verdict, from the store's cache where

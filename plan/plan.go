@@ -68,6 +68,9 @@ func (e *PlanError) Error() string { return e.Msg }
 // maxOffenders is how many offending rows a refused plan lists.
 const maxOffenders = 10
 
+// sortMemory bounds the memory placing recipients in sending order takes.
+const sortMemory = 32 << 20
+
 // Plan checks the list, places every kept recipient in a job and stores
 // the campaign. Nothing is stored unless everything succeeded.
 func Plan(ctx context.Context, st Store, opt Options) (*Result, error) {
@@ -127,17 +130,13 @@ func Plan(ctx context.Context, st Store, opt Options) (*Result, error) {
 		Name: opt.Name, ListPath: absPath(opt.Clean.Input), CreatedAt: opt.Now(),
 		Template: opt.Template.Source, Columns: sink.columns,
 		PerJob: opt.PerJob, Gap: opt.Gap, StartAt: opt.Start, NotAfter: opt.NotAfter, Conns: opt.Connections,
-		RowsRead: sum.Rows, Recipients: sum.Kept, Rejected: sum.Rejected, Reasons: sum.Reasons, Notes: notes,
+		RowsRead: sum.Rows, Recipients: sum.Kept, Rejected: sum.Rejected, Reasons: sum.Reasons, Notes: append([]string{}, notes...),
 	}
-	next := map[string]int64{}
 	err = st.CreateCampaign(ctx, store.NewCampaign{
 		Campaign: c, Groups: groups, Jobs: jobs,
 		Recipients: func(add func(store.Recipient) error) error {
-			return sp.each(func(r spooled) error {
-				i := next[r.group]
-				next[r.group] = i + 1
-				job, slot := split.Place(r.group, i)
-				return add(store.Recipient{Row: r.row, Email: r.email, Domain: r.domain, Group: r.group, Job: job, Slot: slot, Fields: r.fields})
+			return sp.inSendingOrder(split, opt.Clean.TempDir, sortMemory, func(r placed) error {
+				return add(store.Recipient{Row: r.row, Email: r.email, Domain: r.domain, Group: r.group, Job: r.job, Slot: r.slot, Fields: r.fields})
 			})
 		},
 	}, opt.Replace)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -143,15 +144,12 @@ func (s *Store) CreateCampaign(ctx context.Context, nc NewCampaign, replace bool
 				}
 			}
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO recipients (campaign_id, job_seq, slot, row, email, domain, grp, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		ins := &recipientInserter{ctx: ctx, tx: tx, campaign: id}
+		defer ins.close()
+		if err := nc.Recipients(ins.add); err != nil {
 			return err
 		}
-		defer stmt.Close()
-		return nc.Recipients(func(r Recipient) error {
-			_, err := stmt.ExecContext(ctx, id, r.Job, r.Slot, r.Row, r.Email, r.Domain, r.Group, r.Fields)
-			return err
-		})
+		return ins.flush()
 	})
 	if err != nil {
 		return fmt.Errorf("store %s: create campaign %q: %w", s.path, c.Name, err)
@@ -311,4 +309,60 @@ func (s *Store) HasCampaign(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("store %s: campaign %q: %w", s.path, name, err)
 	}
 	return n > 0, nil
+}
+
+// recipientInserter writes recipients many rows to a statement: a bulk
+// plan is mostly per-statement overhead otherwise.
+type recipientInserter struct {
+	ctx      context.Context
+	tx       *sql.Tx
+	campaign int64
+	full     *sql.Stmt
+	args     []any
+}
+
+const insertBatch = 128
+
+func (ins *recipientInserter) add(r Recipient) error {
+	ins.args = append(ins.args, ins.campaign, r.Job, r.Slot, r.Row, r.Email, r.Domain, r.Group, r.Fields)
+	if len(ins.args) == insertBatch*8 {
+		if ins.full == nil {
+			var err error
+			if ins.full, err = ins.tx.PrepareContext(ins.ctx, insertRecipients(insertBatch)); err != nil {
+				return err
+			}
+		}
+		if _, err := ins.full.ExecContext(ins.ctx, ins.args...); err != nil {
+			return err
+		}
+		ins.args = ins.args[:0]
+	}
+	return nil
+}
+
+func (ins *recipientInserter) flush() error {
+	if len(ins.args) == 0 {
+		return nil
+	}
+	_, err := ins.tx.ExecContext(ins.ctx, insertRecipients(len(ins.args)/8), ins.args...)
+	ins.args = ins.args[:0]
+	return err
+}
+
+func (ins *recipientInserter) close() {
+	if ins.full != nil {
+		ins.full.Close()
+	}
+}
+
+func insertRecipients(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO recipients (campaign_id, job_seq, slot, row, email, domain, grp, fields) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }

@@ -1,4 +1,8 @@
-package listclean
+// Package extsort sorts (key, value) pairs in bounded memory: once its
+// buffer holds about a given number of bytes it writes the buffer out as a
+// sorted run file, and iteration merges the runs. relayctl uses it where a
+// list's size must not decide its memory: de-duplication and job placement.
+package extsort
 
 import (
 	"bufio"
@@ -13,40 +17,41 @@ import (
 	"strings"
 )
 
-// extSorter sorts (key, val) pairs by key then val in bounded memory: once
-// its buffer holds about limit bytes it writes the buffer out as a sorted run
-// file, and iteration merges the runs. This is what keeps de-duplication's
-// memory flat however long the list is.
-type extSorter struct {
+// Sorter sorts (key, val) pairs by key, then val.
+type Sorter struct {
 	dir   string
 	limit int
-	buf   []sortEntry
+	buf   []Entry
 	size  int
 	runs  []string
 }
 
-type sortEntry struct {
-	key string
-	val int64
+// Entry is one sorted pair.
+type Entry struct {
+	Key string
+	Val int64
 }
 
 // entryOverhead approximates what one entry costs besides its key's bytes:
 // the entry itself, the string's allocation header and slice slack.
 const entryOverhead = 48
 
-func compareEntries(a, b sortEntry) int {
-	if c := strings.Compare(a.key, b.key); c != 0 {
+func compareEntries(a, b Entry) int {
+	if c := strings.Compare(a.Key, b.Key); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.val, b.val)
+	return cmp.Compare(a.Val, b.Val)
 }
 
-func newExtSorter(dir string, limit int) *extSorter {
-	return &extSorter{dir: dir, limit: limit}
+// New returns a sorter that spills runs into dir (the system's temporary
+// directory if "") once it holds about limit bytes.
+func New(dir string, limit int) *Sorter {
+	return &Sorter{dir: dir, limit: limit}
 }
 
-func (s *extSorter) add(key string, val int64) error {
-	s.buf = append(s.buf, sortEntry{key, val})
+// Add adds a pair.
+func (s *Sorter) Add(key string, val int64) error {
+	s.buf = append(s.buf, Entry{Key: key, Val: val})
 	s.size += len(key) + entryOverhead
 	if s.size >= s.limit {
 		return s.spill()
@@ -55,7 +60,7 @@ func (s *extSorter) add(key string, val int64) error {
 }
 
 // spill writes the buffer as one sorted run.
-func (s *extSorter) spill() error {
+func (s *Sorter) spill() error {
 	slices.SortFunc(s.buf, compareEntries)
 	f, err := os.CreateTemp(s.dir, "run-*")
 	if err != nil {
@@ -65,10 +70,10 @@ func (s *extSorter) spill() error {
 	w := bufio.NewWriterSize(f, 64<<10)
 	var tmp [2 * binary.MaxVarintLen64]byte
 	for _, e := range s.buf {
-		n := binary.PutUvarint(tmp[:], uint64(len(e.key)))
-		n += binary.PutVarint(tmp[n:], e.val)
+		n := binary.PutUvarint(tmp[:], uint64(len(e.Key)))
+		n += binary.PutVarint(tmp[n:], e.Val)
 		w.Write(tmp[:n])
-		w.WriteString(e.key)
+		w.WriteString(e.Key)
 	}
 	err = w.Flush()
 	if cerr := f.Close(); err == nil {
@@ -82,12 +87,12 @@ func (s *extSorter) spill() error {
 	return nil
 }
 
-// sorted returns an iterator over everything added, in order. The sorter
+// Sorted returns an iterator over everything added, in order. The sorter
 // must not be added to afterwards.
-func (s *extSorter) sorted() (*sortIter, error) {
+func (s *Sorter) Sorted() (*Iter, error) {
 	if len(s.runs) == 0 {
 		slices.SortFunc(s.buf, compareEntries)
-		return &sortIter{mem: s.buf}, nil
+		return &Iter{mem: s.buf}, nil
 	}
 	if len(s.buf) > 0 {
 		if err := s.spill(); err != nil {
@@ -95,18 +100,18 @@ func (s *extSorter) sorted() (*sortIter, error) {
 		}
 	}
 	s.buf = nil
-	it := &sortIter{}
+	it := &Iter{}
 	for _, name := range s.runs {
 		f, err := os.Open(name)
 		if err != nil {
-			it.close()
+			it.Close()
 			return nil, fmt.Errorf("sort run: %w", err)
 		}
 		r := &runReader{f: f, r: bufio.NewReaderSize(f, 32<<10)}
 		it.files = append(it.files, r)
 		ok, err := r.advance()
 		if err != nil {
-			it.close()
+			it.Close()
 			return nil, err
 		}
 		if ok {
@@ -117,8 +122,11 @@ func (s *extSorter) sorted() (*sortIter, error) {
 	return it, nil
 }
 
-// removeRuns deletes the run files.
-func (s *extSorter) removeRuns() {
+// Runs is how many run files the sorter has written.
+func (s *Sorter) Runs() int { return len(s.runs) }
+
+// RemoveRuns deletes the run files.
+func (s *Sorter) RemoveRuns() {
 	for _, name := range s.runs {
 		os.Remove(name)
 	}
@@ -128,7 +136,7 @@ func (s *extSorter) removeRuns() {
 type runReader struct {
 	f   *os.File
 	r   *bufio.Reader
-	cur sortEntry
+	cur Entry
 }
 
 func (rr *runReader) advance() (bool, error) {
@@ -147,7 +155,7 @@ func (rr *runReader) advance() (bool, error) {
 	if _, err := io.ReadFull(rr.r, key); err != nil {
 		return false, fmt.Errorf("sort run %s: %w", rr.f.Name(), err)
 	}
-	rr.cur = sortEntry{string(key), v}
+	rr.cur = Entry{Key: string(key), Val: v}
 	return true, nil
 }
 
@@ -164,30 +172,31 @@ func (h *runHeap) Pop() any {
 	return x
 }
 
-// sortIter yields sorted entries from memory or by merging runs.
-type sortIter struct {
-	mem   []sortEntry
+// Iter yields sorted entries from memory or by merging runs.
+type Iter struct {
+	mem   []Entry
 	heap  runHeap
 	files []*runReader
 }
 
-func (it *sortIter) next() (sortEntry, bool, error) {
+// Next returns the next entry, or false at the end.
+func (it *Iter) Next() (Entry, bool, error) {
 	if it.files == nil {
 		if len(it.mem) == 0 {
-			return sortEntry{}, false, nil
+			return Entry{}, false, nil
 		}
 		e := it.mem[0]
 		it.mem = it.mem[1:]
 		return e, true, nil
 	}
 	if len(it.heap) == 0 {
-		return sortEntry{}, false, nil
+		return Entry{}, false, nil
 	}
 	top := it.heap[0]
 	e := top.cur
 	ok, err := top.advance()
 	if err != nil {
-		return sortEntry{}, false, err
+		return Entry{}, false, err
 	}
 	if ok {
 		heap.Fix(&it.heap, 0)
@@ -197,7 +206,8 @@ func (it *sortIter) next() (sortEntry, bool, error) {
 	return e, true, nil
 }
 
-func (it *sortIter) close() {
+// Close releases the iterator's files.
+func (it *Iter) Close() {
 	for _, r := range it.files {
 		r.f.Close()
 	}
