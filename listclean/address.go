@@ -2,6 +2,7 @@ package listclean
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -43,6 +44,27 @@ func (a Address) String() string { return a.Local + "@" + a.Domain }
 // Key identifies the mailbox for de-duplication: every large provider treats
 // local parts case-insensitively, so two spellings are one mailbox.
 func (a Address) Key() string { return strings.ToLower(a.Local) + "@" + a.Domain }
+
+var hashSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// hash is Key hashed to 128 bits, without building the key.
+func (a Address) hash() (uint64, uint64) {
+	var buf [maxAddressLen + 1]byte
+	b := buf[:0]
+	for i := 0; i < len(a.Local); i++ {
+		c := a.Local[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	if strings.ContainsFunc(a.Local, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		b = append(b[:0], strings.ToLower(a.Local)...)
+	}
+	b = append(b, '@')
+	b = append(b, a.Domain...)
+	return maphash.Bytes(hashSeeds[0], b), maphash.Bytes(hashSeeds[1], b)
+}
 
 // SyntaxError says why a value is not a usable address.
 type SyntaxError struct{ Msg string }
@@ -88,26 +110,36 @@ func isSpace(r rune) bool {
 // form mail servers accept in RCPT TO, which excludes RFC 5322's comments
 // and folding white space) and returns it normalised.
 func ParseAddress(s string, opt SyntaxOptions) (Address, error) {
+	local, d, err := splitAddress(s, opt)
+	if err != nil {
+		return Address{}, err
+	}
+	if d, err = parseDomain(d, opt); err != nil {
+		return Address{}, err
+	}
+	return joinAddress(local, d)
+}
+
+// splitAddress splits s at its last @ and checks the local part; the
+// domain is returned as written.
+func splitAddress(s string, opt SyntaxOptions) (local, domain string, err error) {
 	if s == "" {
-		return Address{}, syntaxErr("empty address")
+		return "", "", syntaxErr("empty address")
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
-		return Address{}, syntaxErr("no @")
+		return "", "", syntaxErr("no @")
 	}
-	local, err := parseLocal(s[:at], opt)
-	if err != nil {
-		return Address{}, err
-	}
-	domain, err := parseDomain(s[at+1:], opt)
-	if err != nil {
-		return Address{}, err
-	}
-	a := Address{Local: local, Domain: domain}
-	if n := len(a.Local) + 1 + len(a.Domain); n > maxAddressLen {
+	local, err = parseLocal(s[:at], opt)
+	return local, s[at+1:], err
+}
+
+// joinAddress checks the whole address's length.
+func joinAddress(local, domain string) (Address, error) {
+	if n := len(local) + 1 + len(domain); n > maxAddressLen {
 		return Address{}, syntaxErr("address is %d octets, more than %d", n, maxAddressLen)
 	}
-	return a, nil
+	return Address{Local: local, Domain: domain}, nil
 }
 
 func parseLocal(l string, opt SyntaxOptions) (string, error) {
@@ -131,6 +163,17 @@ func parseLocal(l string, opt SyntaxOptions) (string, error) {
 func checkDotString(l string, opt SyntaxOptions) error {
 	if l[0] == '.' || l[len(l)-1] == '.' {
 		return syntaxErr("local part starts or ends with a dot")
+	}
+	// The common case, plain atext and single dots, without the details.
+	plain := true
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; !atext[c] && (c != '.' || l[i-1] == '.') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return nil
 	}
 	prevDot := false
 	for i := 0; i < len(l); {
@@ -219,14 +262,22 @@ func parseQuotedLocal(l string, opt SyntaxOptions) (string, error) {
 	return l, nil
 }
 
-// isAtext reports whether c is an RFC 5322 atext character.
-func isAtext(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// atext marks the RFC 5322 atext characters.
+var atext = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
 	}
-	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("!#$%&'*+-/=?^_`{|}~") {
+		t[c] = true
+	}
+	return t
+}()
+
+// isAtext reports whether c is an RFC 5322 atext character.
+func isAtext(c byte) bool { return atext[c] }
 
 var idnaProfile = idna.New(
 	idna.MapForLookup(),
@@ -254,9 +305,10 @@ func parseDomain(d string, opt SyntaxOptions) (string, error) {
 			break
 		}
 	}
-	if ascii && !strings.Contains(strings.ToLower(d), "xn--") {
+	if ascii {
 		d = strings.ToLower(d)
-	} else {
+	}
+	if !ascii || strings.Contains(d, "xn--") {
 		if !utf8.ValidString(d) {
 			return "", syntaxErr("domain is not valid UTF-8")
 		}
@@ -286,36 +338,43 @@ func checkHostname(d string) error {
 	if strings.HasSuffix(d, ".") {
 		return syntaxErr("domain ends with a dot")
 	}
-	labels := strings.Split(d, ".")
-	if len(labels) < 2 {
-		return syntaxErr("domain %q is not fully qualified", d)
-	}
-	for _, l := range labels {
-		if l == "" {
-			return syntaxErr("domain has an empty label")
-		}
-		if len(l) > maxLabelLen {
-			return syntaxErr("domain label is %d octets, more than %d", len(l), maxLabelLen)
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return syntaxErr("domain label %q starts or ends with a hyphen", l)
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				if c == '(' || c == ')' {
-					return syntaxErr("comments are not allowed in an SMTP address")
-				}
+	labels, start, digitsOnly := 0, 0, true
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			c := d[i]
+			switch {
+			case '0' <= c && c <= '9':
+			case 'a' <= c && c <= 'z' || c == '-':
+				digitsOnly = false
+			case c == '(' || c == ')':
+				return syntaxErr("comments are not allowed in an SMTP address")
+			default:
 				return syntaxErr("domain has %q", c)
 			}
+			continue
+		}
+		l := d[start:i]
+		switch {
+		case l == "":
+			return syntaxErr("domain has an empty label")
+		case len(l) > maxLabelLen:
+			return syntaxErr("domain label is %d octets, more than %d", len(l), maxLabelLen)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return syntaxErr("domain label %q starts or ends with a hyphen", l)
+		}
+		labels++
+		if i < len(d) {
+			start, digitsOnly = i+1, true
 		}
 	}
-	tld := labels[len(labels)-1]
-	if strings.Trim(tld, "0123456789") == "" {
+	if labels < 2 {
+		return syntaxErr("domain %q is not fully qualified", d)
+	}
+	if digitsOnly {
 		if _, err := netip.ParseAddr(d); err == nil {
 			return syntaxErr("IP address must be written as a literal, e.g. [%s]", d)
 		}
-		return syntaxErr("top-level domain %q is all digits", tld)
+		return syntaxErr("top-level domain %q is all digits", d[start:])
 	}
 	return nil
 }

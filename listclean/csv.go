@@ -40,7 +40,9 @@ type Format struct {
 	EmailColumn int // index into Header
 }
 
-// listReader reads a list's records after its header.
+// listReader reads a list's records after its header. A goroutine parses
+// the CSV ahead of the caller, a batch at a time, so that parsing and the
+// caller's work share the machine's cores.
 type listReader struct {
 	f    *os.File
 	br   *bufio.Reader
@@ -49,6 +51,48 @@ type listReader struct {
 	row  int64 // records read, the header being row 1
 	size int64
 	bom  int64
+
+	batches chan batch
+	stop    chan struct{}
+	cur     batch
+	off     int64
+}
+
+// batch is records parsed ahead, then the error that ended them, if any.
+type batch struct {
+	recs   [][]string
+	offset int64 // input offset after the batch
+	err    error
+}
+
+const batchSize = 1024
+
+func (lr *listReader) readAhead() {
+	lr.r.ReuseRecord = false // records now outlive the next Read
+	lr.batches, lr.stop = make(chan batch, 4), make(chan struct{})
+	go func() {
+		defer close(lr.batches)
+		for {
+			b := batch{recs: make([][]string, 0, batchSize)}
+			for len(b.recs) < batchSize {
+				rec, err := lr.r.Read()
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.recs = append(b.recs, rec)
+			}
+			b.offset = lr.r.InputOffset()
+			select {
+			case lr.batches <- b:
+			case <-lr.stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // openList opens path and reads its header. delim 0 means sniff it;
@@ -118,31 +162,51 @@ func openList(path string, delim rune, emailColumn string) (*listReader, Format,
 	if ft.BOM {
 		lr.bom = 3
 	}
+	lr.readAhead()
 	return lr, ft, nil
 }
 
-// read returns the next record (valid until the next call) or io.EOF.
+// read returns the next record or io.EOF.
 func (lr *listReader) read() ([]string, error) {
-	rec, err := lr.r.Read()
-	if err != nil {
-		if err == io.EOF {
-			return nil, err
+	for len(lr.cur.recs) == 0 {
+		if lr.cur.err != nil {
+			return nil, lr.fail(lr.cur.err)
 		}
-		line := 0
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			line = pe.StartLine
+		b, ok := <-lr.batches
+		if !ok {
+			return nil, io.EOF
 		}
-		return nil, &InputError{Path: lr.path, Line: line, Msg: csvErrorText(err)}
+		lr.cur, lr.off = b, b.offset
 	}
+	rec := lr.cur.recs[0]
+	lr.cur.recs = lr.cur.recs[1:]
 	lr.row++
 	return rec, nil
 }
 
-// offset is how far into the file reading has got, for progress.
-func (lr *listReader) offset() int64 { return lr.r.InputOffset() + lr.bom }
+// fail turns the CSV reader's error into the list's.
+func (lr *listReader) fail(err error) error {
+	if err == io.EOF {
+		return err
+	}
+	line := 0
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		line = pe.StartLine
+	}
+	return &InputError{Path: lr.path, Line: line, Msg: csvErrorText(err)}
+}
 
-func (lr *listReader) close() error { return lr.f.Close() }
+// offset is how far into the file reading has got, for progress.
+func (lr *listReader) offset() int64 { return lr.off + lr.bom }
+
+func (lr *listReader) close() error {
+	if lr.stop != nil {
+		close(lr.stop)
+		lr.stop = nil
+	}
+	return lr.f.Close()
+}
 
 func csvErrorText(err error) string {
 	var pe *csv.ParseError

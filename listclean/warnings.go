@@ -73,17 +73,38 @@ type Warning struct {
 
 // check returns the warnings for a, appending to dst.
 func (ad *advisor) check(dst []Warning, a Address) []Warning {
-	local := strings.ToLower(a.Local)
+	return ad.domainWarnings(ad.localWarnings(dst, a.Local), a.Domain)
+}
+
+// localWarnings are the warnings a local part earns: a role account.
+func (ad *advisor) localWarnings(dst []Warning, local string) []Warning {
 	if i := strings.IndexByte(local, '+'); i > 0 {
 		local = local[:i]
 	}
-	if _, ok := ad.roles[local]; ok {
-		dst = append(dst, Warning{Kind: WarnRole, Detail: "role account " + local + "@"})
+	if len(local) > 20 {
+		return dst // no role name is that long
 	}
-	if s := ad.typo(a.Domain); s != "" {
+	var buf [20]byte
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if _, ok := ad.roles[string(buf[:len(local)])]; ok {
+		dst = append(dst, Warning{Kind: WarnRole, Detail: "role account " + string(buf[:len(local)]) + "@"})
+	}
+	return dst
+}
+
+// domainWarnings are the warnings a domain earns: a likely typo of a big
+// provider's, a disposable-mail domain.
+func (ad *advisor) domainWarnings(dst []Warning, domain string) []Warning {
+	if s := ad.typo(domain); s != "" {
 		dst = append(dst, Warning{Kind: WarnTypo, Detail: "did you mean " + s + "?"})
 	}
-	if d := ad.disposableParent(a.Domain); d != "" {
+	if d := ad.disposableParent(domain); d != "" {
 		dst = append(dst, Warning{Kind: WarnDisposable, Detail: "disposable-mail domain " + d})
 	}
 	return dst

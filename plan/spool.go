@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/relayctl/relayctl/internal/extsort"
 )
@@ -125,7 +126,7 @@ type placed struct {
 // so that storing them appends to the index instead of scattering writes
 // over it. The sort is external: memory stays bounded by sortMemory.
 func (s *spool) inSendingOrder(split *Split, dir string, sortMemory int, fn func(placed) error) error {
-	sorter := extsort.New(dir, sortMemory)
+	sorter := extsort.New(dir, sortMemory, placedFormat)
 	defer sorter.RemoveRuns()
 	next := map[string]int64{}
 	var key []byte
@@ -137,7 +138,7 @@ func (s *spool) inSendingOrder(split *Split, dir string, sortMemory int, fn func
 		key = binary.BigEndian.AppendUint32(key[:0], uint32(job))
 		key = binary.BigEndian.AppendUint64(key, math.Float64bits(slot))
 		key = r.encode(key)
-		return sorter.Add(string(key), 0)
+		return sorter.Add(string(key))
 	})
 	if err != nil {
 		return err
@@ -155,7 +156,7 @@ func (s *spool) inSendingOrder(split *Split, dir string, sortMemory int, fn func
 		if !ok {
 			return nil
 		}
-		k := []byte(e.Key)
+		k := []byte(e)
 		rec, err := decode(k[12:])
 		if err != nil {
 			return fmt.Errorf("placing recipients: %w", err)
@@ -165,4 +166,25 @@ func (s *spool) inSendingOrder(split *Split, dir string, sortMemory int, fn func
 			return err
 		}
 	}
+}
+
+// placedFormat stores a placed recipient as its sort key: job and slot,
+// then the encoded record.
+var placedFormat = extsort.Format[string]{
+	Compare: strings.Compare,
+	Size:    func(s string) int { return len(s) + 32 },
+	Append: func(b []byte, s string) []byte {
+		return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+	},
+	Read: func(r *bufio.Reader) (string, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return "", err
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", err
+		}
+		return string(b), nil
+	},
 }
