@@ -8,9 +8,17 @@ import (
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/relayctl/relayctl/listclean"
 )
+
+// newTable starts a table for people; headers are shown as given.
+func newTable(w io.Writer, headers ...any) *tablewriter.Table {
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+	t.Header(headers...)
+	return t
+}
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -45,8 +53,7 @@ func cleanJSON(s *listclean.Summary) cleanSummaryJSON {
 }
 
 func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
-	t := tablewriter.NewWriter(w)
-	t.Header("", "rows")
+	t := newTable(w, "", "ROWS")
 	add := func(name string, n int64) { t.Append(name, strconv.FormatInt(n, 10)) }
 	add("read", s.Rows)
 	add("kept", s.Kept)
@@ -71,8 +78,7 @@ func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
 	fmt.Fprintf(w, "; took %s\n", s.Duration.Round(time.Millisecond))
 	if len(s.Samples) > 0 {
 		fmt.Fprintln(w, "First warnings:")
-		wt := tablewriter.NewWriter(w)
-		wt.Header("row", "address", "kind", "detail")
+		wt := newTable(w, "ROW", "ADDRESS", "KIND", "DETAIL")
 		for _, x := range s.Samples {
 			wt.Append(strconv.FormatInt(x.Row, 10), x.Email, x.Kind, x.Detail)
 		}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-
 	"github.com/relayctl/relayctl/store"
 )
 
@@ -106,16 +104,14 @@ func topProviders(p map[string]int64, most int) string {
 func (v planView) render(w io.Writer) error {
 	c := v.Campaign
 	fmt.Fprintf(w, "Campaign %s: %d recipients in %d jobs (%d rows read, %d rejected)\n", c.Name, c.Recipients, len(v.Jobs), c.RowsRead, c.Rejected)
-	t := tablewriter.NewWriter(w)
-	t.Header("job", "est. start", "recipients", "top providers")
+	t := newTable(w, "JOB", "EST. START", "RECIPIENTS", "TOP PROVIDERS")
 	for _, j := range v.Jobs {
 		t.Append(strconv.Itoa(j.Seq), j.NotBefore.Local().Format("2006-01-02 15:04"), strconv.FormatInt(j.Recipients, 10), topProviders(j.Providers, 3))
 	}
 	if err := t.Render(); err != nil {
 		return err
 	}
-	lt := tablewriter.NewWriter(w)
-	lt.Header("provider", "recipients", "connections", "per connection", "per message", "per hour")
+	lt := newTable(w, "PROVIDER", "RECIPIENTS", "CONNECTIONS", "PER CONNECTION", "PER MESSAGE", "PER HOUR")
 	for _, g := range v.Groups {
 		if strings.Contains(g.Group, ".") {
 			continue
@@ -168,8 +164,7 @@ func renderCampaigns(w io.Writer, cs []*store.Campaign) error {
 		fmt.Fprintln(w, "No campaigns. Plan one with: relayctl plan LIST.csv --message MSG.eml")
 		return nil
 	}
-	t := tablewriter.NewWriter(w)
-	t.Header("campaign", "state", "recipients", "rejected", "jobs", "start", "created")
+	t := newTable(w, "CAMPAIGN", "STATE", "RECIPIENTS", "REJECTED", "JOBS", "START", "CREATED")
 	for _, c := range cs {
 		t.Append(c.Name, c.State, strconv.FormatInt(c.Recipients, 10), strconv.FormatInt(c.Rejected, 10),
 			strconv.FormatInt(jobCount(c), 10), c.StartAt.Local().Format("2006-01-02 15:04"), c.CreatedAt.Local().Format("2006-01-02 15:04"))

@@ -8,7 +8,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -74,44 +76,65 @@ func ParseTemplate(src string) (*Template, error) {
 	}
 	t := &Template{Source: src, fields: map[string]*Field{}}
 	var err error
-	if t.header, err = parseText("headers", head); err != nil {
+	if t.header, err = parseText("headers", head, 0); err != nil {
 		return nil, err
 	}
-	headerLines := strings.Count(head, "\n") + 2
-	if t.body, err = parseText("body", body); err != nil {
-		if te, ok := err.(*TemplateError); ok && te.Line > 0 {
-			te.Line += headerLines
+	// The body's line 1 is the file's line after the empty one.
+	if t.body, err = parseText("body", body, strings.Count(head, "\n")+2); err != nil {
+		return nil, err
+	}
+	// Every template the text defines counts: {{block}} and {{define}}
+	// bodies as well as the main one.
+	for _, tt := range t.header.Templates() {
+		if tt.Tree != nil {
+			t.collect(tt.Tree.Root, true, nil)
 		}
-		return nil, err
 	}
-	t.collect(t.header.Tree.Root, true, nil)
-	t.collect(t.body.Tree.Root, false, nil)
+	for _, tt := range t.body.Templates() {
+		if tt.Tree != nil {
+			t.collect(tt.Tree.Root, false, nil)
+		}
+	}
 	return t, nil
 }
 
-func parseText(name, text string) (*template.Template, error) {
+func parseText(name, text string, offset int) (*template.Template, error) {
 	t, err := template.New(name).Funcs(Funcs).Option("missingkey=zero").Parse(text)
 	if err != nil {
-		return nil, templateParseError(err)
+		return nil, templateParseError(err, offset)
 	}
 	return t, nil
 }
 
-// templateParseError turns "template: body:3: unexpected ..." into a line
-// number and a message.
-func templateParseError(err error) error {
+// templatePos matches text/template's positions, "body:12:", and the
+// "template: " prefix of its messages.
+var (
+	templatePos    = regexp.MustCompile(`(?:headers|body):(\d+)(?::\d+)?`)
+	templatePrefix = regexp.MustCompile(`^template: (?:headers|body):\d+:(?:\d+:)? ?`)
+)
+
+// templateParseError turns text/template's "template: body:3: unexpected
+// ..." into the file's line number and a message in the user's terms. An
+// unclosed action is reported where it opened, not at the end of the file.
+func templateParseError(err error, offset int) error {
 	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "template: ")
-	for _, name := range []string{"headers:", "body:"} {
-		if rest, ok := strings.CutPrefix(msg, name); ok {
-			var line int
-			if n, _ := fmt.Sscanf(rest, "%d:", &line); n == 1 {
-				_, after, _ := strings.Cut(rest, ":")
-				return &TemplateError{Line: line, Msg: strings.TrimSpace(after)}
-			}
-		}
+	line := 0
+	if m := templatePos.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
 	}
-	return &TemplateError{Msg: msg}
+	msg = templatePrefix.ReplaceAllString(msg, "")
+	if m := templatePos.FindStringSubmatch(msg); m != nil && strings.Contains(msg, "started at") {
+		line, _ = strconv.Atoi(m[1])
+		msg = strings.TrimSpace(msg[:strings.Index(msg, "started at")])
+	}
+	msg = templatePos.ReplaceAllStringFunc(msg, func(pos string) string {
+		n, _ := strconv.Atoi(templatePos.FindStringSubmatch(pos)[1])
+		return fmt.Sprintf("line %d", n+offset)
+	})
+	if line > 0 {
+		line += offset
+	}
+	return &TemplateError{Line: line, Msg: msg}
 }
 
 // checkHeaderLines checks the header section's shape before templating.

@@ -269,13 +269,16 @@ func (opt *Options) schedule(split *Split, groups []store.GroupLimits) ([]store.
 		if g.PerHour > 0 {
 			limited = append(limited, g)
 			perJob := (g.Recipients + int64(split.Jobs) - 1) / int64(split.Jobs)
-			if split.Jobs > 1 && opt.Gap > 0 {
-				rate := float64(perJob) * float64(time.Hour) / float64(opt.Gap)
-				if rate > float64(g.PerHour) {
-					need := time.Duration(math.Ceil(float64(perJob)*float64(time.Hour)/float64(g.PerHour)/float64(time.Minute))) * time.Minute
-					notes = append(notes, fmt.Sprintf("%s: up to %d recipients a job every %s is %.0f/h, over its limit of %d/h: jobs will be slowed to keep to it; --gap %s keeps the schedule",
-						g.Group, perJob, opt.Gap, rate, g.PerHour, need))
+			// Each job sends its share at once, so a provider sees perJob
+			// messages every gap: an hourly rate of perJob·1h/gap.
+			if split.Jobs > 1 && (opt.Gap <= 0 || float64(perJob)*float64(time.Hour)/float64(opt.Gap) > float64(g.PerHour)) {
+				need := time.Duration(math.Ceil(float64(perJob)*float64(time.Hour)/float64(g.PerHour)/float64(time.Minute))) * time.Minute
+				rate := "back to back"
+				if opt.Gap > 0 {
+					rate = fmt.Sprintf("every %s is %.0f/h", opt.Gap, float64(perJob)*float64(time.Hour)/float64(opt.Gap))
 				}
+				notes = append(notes, fmt.Sprintf("%s: up to %d recipients a job %s, over its limit of %d/h: jobs will be slowed to keep to it; --gap %s keeps the schedule",
+					g.Group, perJob, rate, g.PerHour, need))
 			}
 		}
 	}
