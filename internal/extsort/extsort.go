@@ -29,16 +29,17 @@ type Format[T any] struct {
 
 // Sorter sorts records of type T.
 type Sorter[T any] struct {
-	f     Format[T]
-	dir   string
-	limit int
-	buf   []T
-	size  int
-	runs  []string
-	spare []T        // a buffer back from the background spill, for reuse
-	done  chan []T   // the background spill's buffer, once written
-	errc  chan error // the background spill's error
-	busy  bool
+	f      Format[T]
+	dir    string
+	limit  int
+	buf    []T
+	size   int
+	runs   []string
+	spills int        // runs written from the buffer
+	spare  []T        // a buffer back from the background spill, for reuse
+	done   chan []T   // the background spill's buffer, once written
+	errc   chan error // the background spill's error
+	busy   bool
 }
 
 // New returns a sorter that spills runs into dir (the system's temporary
@@ -73,6 +74,7 @@ func (s *Sorter[T]) spill() error {
 		return fmt.Errorf("sort run: %w", err)
 	}
 	s.runs = append(s.runs, f.Name())
+	s.spills++
 	buf := s.buf
 	s.buf, s.spare, s.size, s.busy = s.spare[:0], nil, 0, true
 	go func() {
@@ -131,8 +133,66 @@ func (s *Sorter[T]) Sorted() (*Iter[T], error) {
 		}
 	}
 	s.buf, s.spare = nil, nil
+	// Merging opens every run at once: past maxFanIn, merge groups of
+	// runs into longer ones first, so a huge input cannot exhaust the
+	// process's file descriptors.
+	for len(s.runs) > maxFanIn {
+		if err := s.mergeRuns(maxFanIn); err != nil {
+			return nil, err
+		}
+	}
+	return s.open(s.runs)
+}
+
+// maxFanIn is how many runs one merge reads at once.
+const maxFanIn = 64
+
+// mergeRuns merges the first n runs into one new run at the end.
+func (s *Sorter[T]) mergeRuns(n int) error {
+	group := s.runs[:n]
+	it, err := s.open(group)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	f, err := os.CreateTemp(s.dir, "run-*")
+	if err != nil {
+		return fmt.Errorf("sort run: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	var b []byte
+	for {
+		v, ok, err := it.Next()
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		if !ok {
+			break
+		}
+		b = s.f.Append(b[:0], v)
+		w.Write(b)
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("sort run: %w", err)
+	}
+	for _, name := range group {
+		os.Remove(name)
+	}
+	s.runs = append(slices.Clone(s.runs[n:]), f.Name())
+	return nil
+}
+
+// open starts merging runs.
+func (s *Sorter[T]) open(runs []string) (*Iter[T], error) {
 	it := &Iter[T]{h: runHeap[T]{cmp: s.f.Compare}}
-	for _, name := range s.runs {
+	for _, name := range runs {
 		f, err := os.Open(name)
 		if err != nil {
 			it.Close()
@@ -153,8 +213,8 @@ func (s *Sorter[T]) Sorted() (*Iter[T], error) {
 	return it, nil
 }
 
-// Runs is how many run files the sorter has written.
-func (s *Sorter[T]) Runs() int { return len(s.runs) }
+// Runs is how many sorted runs the sorter has spilled from its buffer.
+func (s *Sorter[T]) Runs() int { return s.spills }
 
 // RemoveRuns deletes the run files.
 func (s *Sorter[T]) RemoveRuns() {
