@@ -111,18 +111,7 @@ func (v planView) render(w io.Writer) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	lt := newTable(w, "PROVIDER", "RECIPIENTS", "CONNECTIONS", "PER CONNECTION", "PER MESSAGE", "PER HOUR")
-	for _, g := range v.Groups {
-		if strings.Contains(g.Group, ".") {
-			continue
-		}
-		perHour := "-"
-		if g.PerHour > 0 {
-			perHour = strconv.Itoa(g.PerHour)
-		}
-		lt.Append(g.Group, strconv.FormatInt(g.Recipients, 10), strconv.Itoa(g.Connections), strconv.Itoa(g.PerConnection), strconv.Itoa(g.PerMessage), perHour)
-	}
-	if err := lt.Render(); err != nil {
+	if err := renderLimits(w, v.Groups); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Jobs of at most %d, %s apart, from %s", c.PerJob, c.Gap, c.StartAt.Local().Format(time.RFC3339))
@@ -168,6 +157,28 @@ func renderCampaigns(w io.Writer, cs []*store.Campaign) error {
 	for _, c := range cs {
 		t.Append(c.Name, c.State, strconv.FormatInt(c.Recipients, 10), strconv.FormatInt(c.Rejected, 10),
 			strconv.FormatInt(jobCount(c), 10), c.StartAt.Local().Format("2006-01-02 15:04"), c.CreatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return t.Render()
+}
+
+// renderLimits shows the providers' limits; domains of their own share
+// the default ones and are not listed.
+func renderLimits(w io.Writer, groups []store.GroupLimits) error {
+	t := newTable(w, "PROVIDER", "RECIPIENTS", "CONNECTIONS", "PER CONNECTION", "PER MESSAGE", "PER HOUR")
+	n := 0
+	for _, g := range groups {
+		if strings.Contains(g.Group, ".") {
+			continue
+		}
+		perHour := "-"
+		if g.PerHour > 0 {
+			perHour = strconv.Itoa(g.PerHour)
+		}
+		t.Append(g.Group, strconv.FormatInt(g.Recipients, 10), strconv.Itoa(g.Connections), strconv.Itoa(g.PerConnection), strconv.Itoa(g.PerMessage), perHour)
+		n++
+	}
+	if n == 0 {
+		return nil
 	}
 	return t.Render()
 }
