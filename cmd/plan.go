@@ -11,7 +11,8 @@ import (
 )
 
 type planOptions struct {
-	message, name        string
+	message, html, name  string
+	attach               []string
 	replace              bool
 	perJob               int
 	gap                  time.Duration
@@ -57,6 +58,8 @@ Otherwise nothing is stored and the first offending rows are listed.`,
 	}
 	f := c.Flags()
 	f.StringVar(&o.message, "message", "", "message template: an RFC 5322 file with {{.column}} fields (required)")
+	f.StringVar(&o.html, "html", "", "HTML alternative: an html/template file with the same fields (sent as multipart/alternative)")
+	f.StringSliceVar(&o.attach, "attach", nil, "file to attach to every message (repeatable)")
 	f.StringVar(&o.name, "name", "", "campaign name (default: the list's base name and today's date)")
 	f.BoolVar(&o.replace, "replace", false, "replace a campaign of the same name that has not started sending")
 	f.IntVar(&o.perJob, "per-job", 1000, "recipients per job, at most")
@@ -93,13 +96,17 @@ func runPlan(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *planOptions
 	if opt.Name == "" {
 		opt.Name = plan.DefaultName(list, now)
 	}
-	if opt.Template, err = plan.ReadTemplate(o.message); err != nil {
+	if opt.Template, err = plan.ReadTemplate(o.message, o.html); err != nil {
+		return err
+	}
+	if opt.Attachments, err = plan.ReadAttachments(o.attach); err != nil {
 		return err
 	}
 	cfg, err := g.config()
 	if err != nil {
 		return err
 	}
+	opt.Settings = cfg.Message
 	if opt.Table, err = cfg.ProviderTable(); err != nil {
 		return err
 	}

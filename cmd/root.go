@@ -116,7 +116,7 @@ Exit codes: 0 done, 1 error, 2 bad usage or input, 130 interrupted.`,
 		"SQLite database holding the domain cache, suppressions and campaigns (env RELAYCTL_DB)")
 	root.PersistentFlags().StringVar(&g.configPath, "config", os.Getenv("RELAYCTL_CONFIG"),
 		"configuration file (env RELAYCTL_CONFIG; default ./relayctl.yaml if it exists)")
-	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g))
+	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io))
 	return root
 }
 

@@ -1,5 +1,6 @@
 // Package config reads relayctl.yaml, the settings that outlive one
-// command line: for now the provider table's overrides.
+// command line: the provider table's overrides, the sender's message
+// settings, the DKIM key.
 package config
 
 import (
@@ -8,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/relayctl/relayctl/message"
 	"github.com/relayctl/relayctl/plan"
 )
 
@@ -25,6 +28,33 @@ type Config struct {
 	// Providers is laid over the embedded provider table: same shape as
 	// plan/providers.yaml (default:, providers:).
 	Providers *plan.Table `yaml:"providers"`
+	// Message holds the sender's choices fixed into each campaign planned.
+	Message message.Settings `yaml:"message"`
+	// DKIM is the signing key; messages are unsigned without it.
+	DKIM *DKIM `yaml:"dkim"`
+}
+
+// DKIM names the signing domain, selector and private key file.
+type DKIM struct {
+	Domain   string `yaml:"domain"`
+	Selector string `yaml:"selector"`
+	Key      string `yaml:"key"`
+}
+
+// Signer loads the DKIM key, or returns nil when none is configured.
+func (c *Config) Signer() (*message.Signer, error) {
+	if c.DKIM == nil {
+		return nil, nil
+	}
+	key := c.DKIM.Key
+	if key != "" && !filepath.IsAbs(key) && c.Path != "" {
+		key = filepath.Join(filepath.Dir(c.Path), key) // relative to the config file
+	}
+	s, err := message.LoadSigner(c.DKIM.Domain, c.DKIM.Selector, key)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", c.Path, err)
+	}
+	return s, nil
 }
 
 // Load reads the configuration at path. A missing file is an error only
@@ -42,6 +72,9 @@ func Load(path string, required bool) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("config %s: %s", path, friendly(err))
+	}
+	if err := c.Message.Check(); err != nil {
+		return nil, fmt.Errorf("config %s: message: %w", path, err)
 	}
 	return c, nil
 }

@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	htmltemplate "html/template"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,10 +23,12 @@ import (
 // field may contain can differ: a value with a line break would add a
 // header line, so header fields must not have one.
 type Template struct {
-	Source string
-	header *template.Template
-	body   *template.Template
-	fields map[string]*Field
+	Source     string
+	HTMLSource string // the HTML alternative's template, "" for none
+	header     *template.Template
+	body       *template.Template
+	html       *htmltemplate.Template
+	fields     map[string]*Field
 }
 
 // Field is a list column the template uses.
@@ -158,7 +162,17 @@ func checkHeaderLines(head string) error {
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			return &TemplateError{Line: n, Msg: fmt.Sprintf("%q is not a header line (Name: value)", truncate(line, 40))}
 		}
-		seen[strings.ToLower(name)] = true
+		lname := strings.ToLower(name)
+		if why, owned := ownedHeaders[lname]; owned {
+			return &TemplateError{Line: n, Msg: fmt.Sprintf("%s: %s", name, why)}
+		}
+		if lname == "to" && strings.ContainsAny(line[len(name)+1:], "@<>") {
+			return &TemplateError{Line: n, Msg: "To: relayctl addresses each message to its recipient; the template's To may only give the display name, e.g. To: {{.first_name}} {{.last_name}}"}
+		}
+		if seen[lname] && lname != "received" && lname != "comments" && lname != "keywords" {
+			return &TemplateError{Line: n, Msg: fmt.Sprintf("%s appears twice", name)}
+		}
+		seen[lname] = true
 	}
 	for _, h := range []string{"from", "subject"} {
 		if !seen[h] {
@@ -166,6 +180,21 @@ func checkHeaderLines(head string) error {
 		}
 	}
 	return nil
+}
+
+// ownedHeaders are set by relayctl for each message; a template may not.
+var ownedHeaders = map[string]string{
+	"message-id":                "relayctl gives each message its own Message-ID; remove it",
+	"date":                      "relayctl dates each message as it is sent; remove it",
+	"mime-version":              "relayctl builds the MIME structure; remove it",
+	"content-type":              "relayctl builds the MIME structure (use --html for an HTML part, --attach for files); remove it",
+	"content-transfer-encoding": "relayctl chooses the encoding; remove it",
+	"cc":                        "a bulk mailing must not copy every message to the same address; remove it",
+	"bcc":                       "a bulk mailing must not copy every message to the same address; remove it",
+	"list-unsubscribe":          "relayctl builds it from relayctl.yaml (message.unsubscribe); remove it",
+	"list-unsubscribe-post":     "relayctl builds it from relayctl.yaml (message.unsubscribe); remove it",
+	"dkim-signature":            "relayctl signs with the key in relayctl.yaml (dkim); remove it",
+	"return-path":               "the receiving server sets it from the envelope; use message.return_path in relayctl.yaml",
 }
 
 func truncate(s string, n int) string {
@@ -275,6 +304,25 @@ func pipeFields(p *parse.PipeNode) []string {
 	return out
 }
 
+// AddHTML adds an HTML alternative: an html/template whose fields are
+// escaped as HTML, with the same functions as the text.
+func (t *Template) AddHTML(src string) error {
+	h, err := htmltemplate.New("html").Funcs(htmltemplate.FuncMap(Funcs)).Option("missingkey=zero").Parse(src)
+	if err != nil {
+		return templateParseError(err, 0)
+	}
+	t.html, t.HTMLSource = h, src
+	for _, tt := range h.Templates() {
+		if tt.Tree != nil {
+			t.collect(tt.Tree.Root, false, nil)
+		}
+	}
+	return nil
+}
+
+// HasHTML reports whether the template has an HTML alternative.
+func (t *Template) HasHTML() bool { return t.html != nil }
+
 // Fields returns the columns the template uses, sorted by name.
 func (t *Template) Fields() []Field {
 	out := make([]Field, 0, len(t.fields))
@@ -330,12 +378,31 @@ func (t *Template) CheckValues(values map[string]string) error {
 // body, with LF line ends (composition converts them for the wire).
 func (t *Template) Execute(values map[string]string) ([]byte, error) {
 	var b bytes.Buffer
-	if err := t.header.Execute(&b, values); err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
+	if err := t.executeHeader(&b, values); err != nil {
+		return nil, err
 	}
 	b.WriteString("\n\n")
 	if err := t.body.Execute(&b, values); err != nil {
 		return nil, fmt.Errorf("body: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// executeHeader renders the header section. Values are stripped of CR, LF
+// and NUL first: whatever a list holds, only the template's own line breaks
+// can start a header line.
+func (t *Template) executeHeader(w *bytes.Buffer, values map[string]string) error {
+	safe, cloned := values, false
+	for _, f := range t.fields {
+		if v := values[f.Name]; f.InHeader && strings.ContainsAny(v, "\r\n\x00") {
+			if !cloned {
+				safe, cloned = maps.Clone(values), true
+			}
+			safe[f.Name] = strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == '\r' || r == '\n' || r == 0 }), " ")
+		}
+	}
+	if err := t.header.Execute(w, safe); err != nil {
+		return fmt.Errorf("headers: %w", err)
+	}
+	return nil
 }

@@ -7,10 +7,13 @@ package plan
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,7 +40,13 @@ type Options struct {
 
 	Name     string
 	Replace  bool
-	Template *message.Template
+	Template *message.Template // with its HTML alternative, if any
+
+	// Attachments are sent with every message.
+	Attachments []message.Attachment
+	// Settings are the sender's choices (return path, VERP, unsubscribe,
+	// Feedback-ID), fixed with the campaign.
+	Settings message.Settings
 
 	PerJob   int           // recipients per job at most
 	Gap      time.Duration // between one job's end and the next's start
@@ -79,6 +88,16 @@ func Plan(ctx context.Context, st Store, opt Options) (*Result, error) {
 	}
 	if err := opt.validate(); err != nil {
 		return nil, err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	// A composer checks, before the long passes, what every message needs:
+	// one From address, usable settings.
+	if _, err := message.NewComposer(message.Spec{Campaign: opt.Name, Template: opt.Template, Settings: opt.Settings,
+		Attachments: opt.Attachments, Secret: secret}, opt.Now); err != nil {
+		return nil, &PlanError{Msg: fmt.Sprintf("message: %v", err)}
 	}
 	if !opt.Replace {
 		exists, err := st.HasCampaign(ctx, opt.Name)
@@ -126,14 +145,23 @@ func Plan(ctx context.Context, st Store, opt Options) (*Result, error) {
 				last.Seq, last.NotBefore.Format(time.RFC3339), opt.NotAfter.Format(time.RFC3339))}
 		}
 	}
+	settings, err := json.Marshal(opt.Settings)
+	if err != nil {
+		return nil, err
+	}
 	c := &store.Campaign{
 		Name: opt.Name, ListPath: absPath(opt.Clean.Input), CreatedAt: opt.Now(),
-		Template: opt.Template.Source, Columns: sink.columns,
-		PerJob: opt.PerJob, Gap: opt.Gap, StartAt: opt.Start, NotAfter: opt.NotAfter, Conns: opt.Connections,
+		Template: opt.Template.Source, HTMLTemplate: opt.Template.HTMLSource, Settings: string(settings), Secret: secret,
+		Columns: sink.columns,
+		PerJob:  opt.PerJob, Gap: opt.Gap, StartAt: opt.Start, NotAfter: opt.NotAfter, Conns: opt.Connections,
 		RowsRead: sum.Rows, Recipients: sum.Kept, Rejected: sum.Rejected, Reasons: sum.Reasons, Notes: append([]string{}, notes...),
 	}
+	var atts []store.Attachment
+	for _, a := range opt.Attachments {
+		atts = append(atts, store.Attachment{Name: a.Name, ContentType: a.ContentType, Data: a.Data})
+	}
 	err = st.CreateCampaign(ctx, store.NewCampaign{
-		Campaign: c, Groups: groups, Jobs: jobs,
+		Campaign: c, Groups: groups, Jobs: jobs, Attachments: atts,
 		Recipients: func(add func(store.Recipient) error) error {
 			return sp.inSendingOrder(split, opt.Clean.TempDir, sortMemory, func(r placed) error {
 				return add(store.Recipient{Row: r.row, Email: r.email, Domain: r.domain, Group: r.group, Job: r.job, Slot: r.slot, Fields: r.fields})
@@ -314,8 +342,9 @@ func DefaultName(list string, now time.Time) string {
 	return base + "-" + now.Format("2006-01-02")
 }
 
-// ReadTemplate reads and parses a message template file.
-func ReadTemplate(path string) (*message.Template, error) {
+// ReadTemplate reads and parses a message template file and, if htmlPath
+// is not "", its HTML alternative.
+func ReadTemplate(path, htmlPath string) (*message.Template, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &PlanError{Msg: fmt.Sprintf("--message %s: %v", path, unwrap(err))}
@@ -324,7 +353,82 @@ func ReadTemplate(path string) (*message.Template, error) {
 	if err != nil {
 		return nil, &PlanError{Msg: fmt.Sprintf("%s: %v", path, err)}
 	}
+	if htmlPath != "" {
+		data, err := os.ReadFile(htmlPath)
+		if err != nil {
+			return nil, &PlanError{Msg: fmt.Sprintf("--html %s: %v", htmlPath, unwrap(err))}
+		}
+		if err := t.AddHTML(string(data)); err != nil {
+			return nil, &PlanError{Msg: fmt.Sprintf("%s: %v", htmlPath, err)}
+		}
+	}
 	return t, nil
+}
+
+// ReadAttachments reads the files to attach to every message.
+func ReadAttachments(paths []string) ([]message.Attachment, error) {
+	var out []message.Attachment
+	var total int
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, &PlanError{Msg: fmt.Sprintf("--attach %s: %v", p, unwrap(err))}
+		}
+		if total += len(data); total > maxAttachments {
+			return nil, &PlanError{Msg: fmt.Sprintf("--attach: %d bytes of attachments, more than %d MiB: every recipient would get them; link to the file instead", total, maxAttachments>>20)}
+		}
+		ct := mime.TypeByExtension(filepath.Ext(p))
+		if ct == "" {
+			ct = http.DetectContentType(data)
+		}
+		out = append(out, message.Attachment{Name: filepath.Base(p), ContentType: ct, Data: data})
+	}
+	return out, nil
+}
+
+// maxAttachments bounds what a bulk message may carry: providers refuse
+// large messages, and a campaign multiplies them.
+const maxAttachments = 10 << 20
+
+// MessageStore is what rebuilding a campaign's message needs.
+type MessageStore interface {
+	Attachments(ctx context.Context, campaignID int64) ([]store.Attachment, error)
+}
+
+// MessageSpec rebuilds a stored campaign's message: template, HTML,
+// attachments, settings and secret. signer may be nil.
+func MessageSpec(ctx context.Context, st MessageStore, c *store.Campaign, signer *message.Signer) (message.Spec, error) {
+	spec := message.Spec{Campaign: c.Name, Secret: c.Secret, Signer: signer}
+	t, err := message.ParseTemplate(c.Template)
+	if err != nil {
+		return spec, fmt.Errorf("campaign %s: template: %w", c.Name, err)
+	}
+	if c.HTMLTemplate != "" {
+		if err := t.AddHTML(c.HTMLTemplate); err != nil {
+			return spec, fmt.Errorf("campaign %s: html: %w", c.Name, err)
+		}
+	}
+	spec.Template = t
+	if err := json.Unmarshal([]byte(c.Settings), &spec.Settings); err != nil {
+		return spec, fmt.Errorf("campaign %s: settings: %w", c.Name, err)
+	}
+	atts, err := st.Attachments(ctx, c.ID)
+	if err != nil {
+		return spec, err
+	}
+	for _, a := range atts {
+		spec.Attachments = append(spec.Attachments, message.Attachment{Name: a.Name, ContentType: a.ContentType, Data: a.Data})
+	}
+	return spec, nil
+}
+
+// Values decodes a stored recipient's fields.
+func Values(r store.Recipient) (map[string]string, error) {
+	v := map[string]string{}
+	if err := json.Unmarshal([]byte(r.Fields), &v); err != nil {
+		return nil, fmt.Errorf("recipient row %d: fields: %w", r.Row, err)
+	}
+	return v, nil
 }
 
 func unwrap(err error) error {

@@ -467,13 +467,13 @@ func TestPlanMalformedTemplate(t *testing.T) {
 		{"From: news@example.com\nHello\n\nHello\n", "line 2"},
 	} {
 		path := e.write(t, "msg.eml", tc.src)
-		_, err := plan.ReadTemplate(path)
+		_, err := plan.ReadTemplate(path, "")
 		var pe *plan.PlanError
 		if !errors.As(err, &pe) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.line) {
 			t.Errorf("ReadTemplate(%q) = %v, want a *PlanError naming the file and %s", tc.src, err, tc.line)
 		}
 	}
-	if _, err := plan.ReadTemplate(filepath.Join(e.dir, "nonexistent.eml")); err == nil || !strings.Contains(err.Error(), "nonexistent.eml") {
+	if _, err := plan.ReadTemplate(filepath.Join(e.dir, "nonexistent.eml"), ""); err == nil || !strings.Contains(err.Error(), "nonexistent.eml") {
 		t.Errorf("ReadTemplate of a missing file: %v", err)
 	}
 	if cs := e.campaigns(t); len(cs) != 0 {

@@ -46,6 +46,17 @@ type Campaign struct {
 	Rejected   int64
 	Reasons    map[string]int64
 	Notes      []string
+
+	HTMLTemplate string // "" for none
+	Settings     string // JSON: the message settings fixed at plan time
+	Secret       []byte // keys the per-recipient tokens
+}
+
+// Attachment is a file sent with every message of a campaign.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
 }
 
 // GroupLimits are the shaping limits of one group of a campaign.
@@ -81,9 +92,10 @@ type Recipient struct {
 
 // NewCampaign is everything CreateCampaign writes.
 type NewCampaign struct {
-	Campaign *Campaign
-	Groups   []GroupLimits
-	Jobs     []Job
+	Campaign    *Campaign
+	Groups      []GroupLimits
+	Jobs        []Job
+	Attachments []Attachment
 	// Recipients calls add for every recipient; an error from add, or
 	// its own, aborts the whole creation.
 	Recipients func(add func(Recipient) error) error
@@ -118,15 +130,26 @@ func (s *Store) CreateCampaign(ctx context.Context, nc NewCampaign, replace bool
 		cols, _ := json.Marshal(c.Columns)
 		reasons, _ := json.Marshal(c.Reasons)
 		notes, _ := json.Marshal(nonNil(c.Notes))
+		settings := c.Settings
+		if settings == "" {
+			settings = "{}"
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (name, state, list_path, created_at, template, columns, per_job, gap_s, start_at, not_after,
-			connections, rows_read, recipients, rejected, reasons, notes) VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			connections, rows_read, recipients, rejected, reasons, notes, html_template, settings, secret)
+			VALUES (?, 'planned', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Name, c.ListPath, c.CreatedAt.Unix(), c.Template, string(cols), c.PerJob, int64(c.Gap/time.Second), c.StartAt.Unix(),
-			nullTime(c.NotAfter), c.Conns, c.RowsRead, c.Recipients, c.Rejected, string(reasons), string(notes))
+			nullTime(c.NotAfter), c.Conns, c.RowsRead, c.Recipients, c.Rejected, string(reasons), string(notes),
+			c.HTMLTemplate, settings, nonNilBytes(c.Secret))
 		if err != nil {
 			return err
 		}
 		id, _ := res.LastInsertId()
 		c.ID, c.State = id, "planned"
+		for i, a := range nc.Attachments {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_attachments VALUES (?, ?, ?, ?, ?)`, id, i+1, a.Name, a.ContentType, a.Data); err != nil {
+				return err
+			}
+		}
 		for _, g := range nc.Groups {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, g.Group, g.Connections,
 				g.PerConnection, g.PerMessage, int64(g.MaxConnectionAge/time.Second), g.PerHour, g.Recipients); err != nil {
@@ -164,6 +187,13 @@ func nonNil(s []string) []string {
 	return s
 }
 
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -172,7 +202,7 @@ func nullTime(t time.Time) any {
 }
 
 const campaignColumns = `id, name, state, list_path, created_at, template, columns, per_job, gap_s, start_at, not_after,
-	connections, rows_read, recipients, rejected, reasons, notes`
+	connections, rows_read, recipients, rejected, reasons, notes, html_template, settings, secret`
 
 func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	var c Campaign
@@ -180,7 +210,7 @@ func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	var notAfter sql.NullInt64
 	var cols, reasons, notes string
 	if err := row.Scan(&c.ID, &c.Name, &c.State, &c.ListPath, &created, &c.Template, &cols, &c.PerJob, &gap, &start, &notAfter,
-		&c.Conns, &c.RowsRead, &c.Recipients, &c.Rejected, &reasons, &notes); err != nil {
+		&c.Conns, &c.RowsRead, &c.Recipients, &c.Rejected, &reasons, &notes, &c.HTMLTemplate, &c.Settings, &c.Secret); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.Gap, c.StartAt = time.Unix(created, 0), time.Duration(gap)*time.Second, time.Unix(start, 0)
@@ -365,4 +395,43 @@ func insertRecipients(rows int) string {
 		b.WriteString("(?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
+}
+
+// Attachments returns a campaign's attachments in order.
+func (s *Store) Attachments(ctx context.Context, campaignID int64) ([]Attachment, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, content_type, data FROM campaign_attachments WHERE campaign_id = ? ORDER BY seq`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: attachments: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Attachment
+	for rows.Next() {
+		var a Attachment
+		if err := rows.Scan(&a.Name, &a.ContentType, &a.Data); err != nil {
+			return nil, fmt.Errorf("store %s: attachments: %w", s.path, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// FindRecipient returns the campaign's recipient with that address (any
+// case) or, with email empty, from that list row.
+func (s *Store) FindRecipient(ctx context.Context, campaignID int64, email string, row int64) (Recipient, error) {
+	q := `SELECT row, email, domain, grp, job_seq, slot, fields FROM recipients WHERE campaign_id = ? AND `
+	arg := any(row)
+	if email != "" {
+		q, arg = q+`lower(email) = lower(?)`, email
+	} else {
+		q += `row = ?`
+	}
+	var r Recipient
+	err := s.db.QueryRowContext(ctx, q+` LIMIT 1`, campaignID, arg).Scan(&r.Row, &r.Email, &r.Domain, &r.Group, &r.Job, &r.Slot, &r.Fields)
+	if err == sql.ErrNoRows {
+		return r, fmt.Errorf("recipient %w", ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("store %s: recipient: %w", s.path, err)
+	}
+	return r, nil
 }

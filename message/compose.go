@@ -1,0 +1,390 @@
+package message
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// Settings are a campaign's sender-side choices, fixed when it is planned.
+type Settings struct {
+	// ReturnPath is the envelope sender (MAIL FROM), where bounces go;
+	// "" means the From address.
+	ReturnPath string `json:"return_path,omitempty" yaml:"return_path"`
+	// VERP gives each message its own return path, local+TOKEN@domain,
+	// so a bounce names its recipient.
+	VERP bool `json:"verp,omitempty" yaml:"verp"`
+	// MessageIDDomain is the right-hand side of Message-IDs; "" means the
+	// From address's domain.
+	MessageIDDomain string `json:"message_id_domain,omitempty" yaml:"message_id_domain"`
+	// UnsubscribeMailto and UnsubscribeURL build List-Unsubscribe (RFC
+	// 2369); an https URL adds List-Unsubscribe-Post (RFC 8058 one-click).
+	// "{token}" in the URL is replaced by the recipient's token, otherwise
+	// it is added as the query parameter "token".
+	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty" yaml:"unsubscribe_mailto"`
+	UnsubscribeURL    string `json:"unsubscribe_url,omitempty" yaml:"unsubscribe_url"`
+	// FeedbackID is the Feedback-ID header (Gmail's feedback loop);
+	// "{campaign}" is replaced by the campaign's name.
+	FeedbackID string `json:"feedback_id,omitempty" yaml:"feedback_id"`
+}
+
+// Check reports settings that cannot work.
+func (s Settings) Check() error {
+	if s.UnsubscribeURL != "" {
+		u, err := url.Parse(s.UnsubscribeURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("unsubscribe_url %q: want an https:// URL (RFC 8058 one-click needs https)", s.UnsubscribeURL)
+		}
+	}
+	for name, a := range map[string]string{"return_path": s.ReturnPath, "unsubscribe_mailto": s.UnsubscribeMailto} {
+		if a != "" && (strings.Count(a, "@") != 1 || strings.ContainsAny(a, " <>\r\n")) {
+			return fmt.Errorf("%s %q: want a bare address such as bounces@example.org", name, a)
+		}
+	}
+	return nil
+}
+
+// Attachment is a file sent with every message.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// Spec is everything that makes a campaign's messages but the recipient.
+type Spec struct {
+	Campaign    string
+	Template    *Template
+	Attachments []Attachment
+	Settings    Settings
+	// Secret keys the per-recipient tokens (Message-ID, VERP,
+	// unsubscribe): the same recipient gets the same ones on every run.
+	Secret []byte
+	// Signer DKIM-signs each message; nil sends them unsigned.
+	Signer *Signer
+}
+
+// Recipient is one addressee and the list columns the template uses.
+type Recipient struct {
+	Email  string
+	Values map[string]string
+}
+
+// Envelope is what the SMTP transaction needs besides the message.
+type Envelope struct {
+	MailFrom  string
+	RcptTo    string
+	MessageID string // without angle brackets
+}
+
+// Composer renders a campaign's message for each recipient.
+type Composer struct {
+	spec       Spec
+	from       *mail.Address
+	idDomain   string
+	returnPath string
+	now        func() time.Time
+}
+
+// NewComposer checks spec once for everything every message needs.
+func NewComposer(spec Spec, now func() time.Time) (*Composer, error) {
+	if spec.Template == nil {
+		return nil, fmt.Errorf("no template")
+	}
+	if len(spec.Secret) < 16 {
+		return nil, fmt.Errorf("campaign secret too short")
+	}
+	if err := spec.Settings.Check(); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	c := &Composer{spec: spec, now: now}
+	// The From header may use fields, but its address must not vary: it is
+	// what Message-IDs and the default return path hang on. Render it with
+	// no values to find the address.
+	h, err := c.renderHeader(nil)
+	if err != nil {
+		return nil, err
+	}
+	from, err := mail.ParseAddressList(h.Get("From"))
+	if err != nil || len(from) != 1 {
+		return nil, fmt.Errorf("From: want exactly one address, got %q", h.Get("From"))
+	}
+	c.from = from[0]
+	_, domain, _ := strings.Cut(c.from.Address, "@")
+	c.idDomain = firstNonEmpty(spec.Settings.MessageIDDomain, domain)
+	c.returnPath = firstNonEmpty(spec.Settings.ReturnPath, c.from.Address)
+	return c, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Token is the recipient's token for purpose: 20 base32 characters (100
+// bits) of an HMAC of the address under the campaign's secret.
+func (c *Composer) Token(purpose, email string) string {
+	m := hmac.New(sha256.New, c.spec.Secret)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(strings.ToLower(email)))
+	return strings.ToLower(tokenEncoding.EncodeToString(m.Sum(nil))[:20])
+}
+
+// Envelope returns the SMTP envelope of the recipient's message.
+func (c *Composer) Envelope(email string) Envelope {
+	env := Envelope{MailFrom: c.returnPath, RcptTo: email,
+		MessageID: c.Token("message-id", email) + "@" + c.idDomain}
+	if c.spec.Settings.VERP {
+		local, domain, _ := strings.Cut(c.returnPath, "@")
+		env.MailFrom = local + "+" + c.Token("verp", email) + "@" + domain
+	}
+	return env
+}
+
+// renderHeader renders the template's header section for values.
+func (c *Composer) renderHeader(values map[string]string) (textproto.Header, error) {
+	var b bytes.Buffer
+	if err := c.spec.Template.executeHeader(&b, values); err != nil {
+		return textproto.Header{}, err
+	}
+	b.WriteString("\r\n\r\n")
+	h, err := textproto.ReadHeader(bufio.NewReader(&b))
+	if err != nil {
+		return textproto.Header{}, fmt.Errorf("headers: %w", err)
+	}
+	return h, nil
+}
+
+// addressHeaders hold address lists, encoded as such.
+var addressHeaders = map[string]bool{"From": true, "Reply-To": true, "Sender": true}
+
+// Compose writes the recipient's message to w: CRLF line ends, no line
+// over 998 octets, non-ASCII headers as RFC 2047 encoded words, bodies in
+// UTF-8 (quoted-printable where needed), DKIM-signed if the spec has a key.
+func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
+	env := c.Envelope(r.Email)
+	th, err := c.renderHeader(r.Values)
+	if err != nil {
+		return env, err
+	}
+	// Fields are collected in the order they are written.
+	type field struct{ k, v string }
+	var fields []field
+	add := func(k, v string) { fields = append(fields, field{k, v}) }
+	var scratch mail.Header
+	formatted := func(k string, set func(*mail.Header)) string {
+		scratch = mail.Header{}
+		set(&scratch)
+		return scratch.Get(k)
+	}
+	add("Date", formatted("Date", func(h *mail.Header) { h.SetDate(c.now()) }))
+	toName := ""
+	for f := th.Fields(); f.Next(); {
+		k, v := f.Key(), f.Value()
+		switch {
+		case k == "To":
+			toName = strings.TrimSpace(v)
+		case addressHeaders[k]:
+			addrs, err := mail.ParseAddressList(v)
+			if err != nil {
+				return env, fmt.Errorf("%s: %q is not an address list: %v", k, v, err)
+			}
+			add(k, formatted(k, func(h *mail.Header) { h.SetAddressList(k, addrs) }))
+		default:
+			add(k, formatted(k, func(h *mail.Header) { h.SetText(k, v) }))
+		}
+	}
+	to := &mail.Address{Name: toName, Address: r.Email}
+	add("To", formatted("To", func(h *mail.Header) { h.SetAddressList("To", []*mail.Address{to}) }))
+	add("Message-ID", "<"+env.MessageID+">")
+	add("MIME-Version", "1.0")
+	if lu := c.listUnsubscribe(r.Email); lu != "" {
+		add("List-Unsubscribe", lu)
+		if c.spec.Settings.UnsubscribeURL != "" {
+			add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		}
+	}
+	if fb := c.spec.Settings.FeedbackID; fb != "" {
+		add("Feedback-ID", strings.ReplaceAll(fb, "{campaign}", c.spec.Campaign))
+	}
+
+	var text bytes.Buffer
+	if err := c.spec.Template.body.Execute(&text, r.Values); err != nil {
+		return env, fmt.Errorf("body: %w", err)
+	}
+	var html bytes.Buffer
+	if c.spec.Template.html != nil {
+		if err := c.spec.Template.html.Execute(&html, r.Values); err != nil {
+			return env, fmt.Errorf("html: %w", err)
+		}
+	}
+	// The boundary is drawn from the recipient's token: stable, and never
+	// in a quoted-printable body, where "=" is always escaped.
+	top := c.body(text.Bytes(), html.Bytes(), "=_relayctl_"+c.Token("boundary", r.Email))
+	for f := top.header.Fields(); f.Next(); {
+		add(f.Key(), f.Value())
+	}
+	// go-message writes a header's fields in reverse order of addition.
+	var h gomessage.Header
+	for i := len(fields) - 1; i >= 0; i-- {
+		h.Add(fields[i].k, fields[i].v)
+	}
+	var out bytes.Buffer
+	mw, err := gomessage.CreateWriter(&out, h)
+	if err != nil {
+		return env, fmt.Errorf("compose: %w", err)
+	}
+	if err := writeEntity(mw, top); err != nil {
+		return env, err
+	}
+	if c.spec.Signer != nil {
+		return env, c.spec.Signer.sign(w, out.Bytes())
+	}
+	_, err = w.Write(out.Bytes())
+	return env, err
+}
+
+// listUnsubscribe builds the List-Unsubscribe value, "" if not configured.
+func (c *Composer) listUnsubscribe(email string) string {
+	s := c.spec.Settings
+	token := c.Token("unsubscribe", email)
+	var parts []string
+	if s.UnsubscribeMailto != "" {
+		parts = append(parts, "<mailto:"+s.UnsubscribeMailto+"?subject=unsubscribe%20"+token+">")
+	}
+	if s.UnsubscribeURL != "" {
+		u := s.UnsubscribeURL
+		if strings.Contains(u, "{token}") {
+			u = strings.ReplaceAll(u, "{token}", token)
+		} else if strings.Contains(u, "?") {
+			u += "&token=" + token
+		} else {
+			u += "?token=" + token
+		}
+		parts = append(parts, "<"+u+">")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// entity is a MIME entity: a leaf with a body, or a multipart of parts.
+type entity struct {
+	header gomessage.Header
+	body   []byte
+	parts  []entity
+}
+
+// leaf makes a single-part entity. (go-message writes fields in reverse
+// order of addition: Content-Type comes out first.)
+func leaf(contentType, encoding string, body []byte, params map[string]string) entity {
+	var h gomessage.Header
+	h.Set("Content-Transfer-Encoding", encoding)
+	h.SetContentType(contentType, params)
+	return entity{header: h, body: body}
+}
+
+// body builds the MIME structure: the text alone; text and HTML as
+// multipart/alternative; either one inside multipart/mixed with the
+// attachments.
+func (c *Composer) body(text, html []byte, boundary string) entity {
+	text = crlf(text)
+	content := leaf("text/plain", transferEncoding(text), text, map[string]string{"charset": "utf-8"})
+	if c.spec.Template.html != nil {
+		var alt gomessage.Header
+		alt.SetContentType("multipart/alternative", map[string]string{"boundary": boundary + "_alt"})
+		content = entity{header: alt, parts: []entity{content,
+			leaf("text/html", "quoted-printable", crlf(html), map[string]string{"charset": "utf-8"})}}
+	}
+	top := content
+	if len(c.spec.Attachments) > 0 {
+		var mixed gomessage.Header
+		mixed.SetContentType("multipart/mixed", map[string]string{"boundary": boundary + "_mix"})
+		top = entity{header: mixed, parts: []entity{content}}
+		for _, a := range c.spec.Attachments {
+			var ah mail.AttachmentHeader
+			ah.Set("Content-Transfer-Encoding", "base64")
+			ah.SetFilename(a.Name)
+			ah.SetContentType(a.ContentType, nil)
+			top.parts = append(top.parts, entity{header: ah.Header, body: a.Data})
+		}
+	}
+	return top
+}
+
+func writeEntity(mw *gomessage.Writer, e entity) error {
+	if e.parts == nil {
+		if _, err := mw.Write(e.body); err != nil {
+			return fmt.Errorf("compose: %w", err)
+		}
+		return mw.Close()
+	}
+	for _, p := range e.parts {
+		pw, err := mw.CreatePart(p.header)
+		if err != nil {
+			return fmt.Errorf("compose: %w", err)
+		}
+		if err := writeEntity(pw, p); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+// crlf turns every line end into CRLF: lone LF and lone CR alike.
+func crlf(b []byte) []byte {
+	if !bytes.ContainsAny(b, "\r\n") {
+		return b
+	}
+	out := make([]byte, 0, len(b)+len(b)/40)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '\r':
+			out = append(out, '\r', '\n')
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// transferEncoding is 7bit for ASCII text whose lines fit in 998 octets
+// (RFC 5322 §2.1.1) and have no NUL; quoted-printable otherwise.
+func transferEncoding(b []byte) string {
+	line := 0
+	for _, c := range b {
+		switch {
+		case c == '\n':
+			line = 0
+			continue
+		case c == 0 || c >= 0x80:
+			return "quoted-printable"
+		}
+		if line++; line > 998 {
+			return "quoted-printable"
+		}
+	}
+	return "7bit"
+}
