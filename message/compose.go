@@ -8,6 +8,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"io"
+	"mime"
 	"net/url"
 	"strings"
 	"time"
@@ -48,8 +49,14 @@ func (s Settings) Check() error {
 		}
 	}
 	for name, a := range map[string]string{"return_path": s.ReturnPath, "unsubscribe_mailto": s.UnsubscribeMailto} {
-		if a != "" && (strings.Count(a, "@") != 1 || strings.ContainsAny(a, " <>\r\n")) {
+		local, domain, _ := strings.Cut(a, "@")
+		if a != "" && (strings.Count(a, "@") != 1 || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(a, " <>\r\n")) {
 			return fmt.Errorf("%s %q: want a bare address such as bounces@example.org", name, a)
+		}
+	}
+	for _, c := range s.FeedbackID {
+		if c < 0x21 || c > 0x7e {
+			return fmt.Errorf("feedback_id %q: want printable ASCII without spaces", s.FeedbackID)
 		}
 	}
 	return nil
@@ -224,7 +231,7 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 		}
 	}
 	if fb := c.spec.Settings.FeedbackID; fb != "" {
-		add("Feedback-ID", strings.ReplaceAll(fb, "{campaign}", c.spec.Campaign))
+		add("Feedback-ID", strings.ReplaceAll(fb, "{campaign}", feedbackToken(c.spec.Campaign)))
 	}
 
 	var text bytes.Buffer
@@ -263,6 +270,17 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 	return env, err
 }
 
+// feedbackToken makes a campaign name fit Feedback-ID's colon-separated
+// ASCII fields: anything but letters, digits, '.', '_' and '-' becomes '-'.
+func feedbackToken(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return r
+		}
+		return '-'
+	}, name)
+}
+
 // listUnsubscribe builds the List-Unsubscribe value, "" if not configured.
 func (c *Composer) listUnsubscribe(email string) string {
 	s := c.spec.Settings
@@ -275,10 +293,16 @@ func (c *Composer) listUnsubscribe(email string) string {
 		u := s.UnsubscribeURL
 		if strings.Contains(u, "{token}") {
 			u = strings.ReplaceAll(u, "{token}", token)
-		} else if strings.Contains(u, "?") {
-			u += "&token=" + token
 		} else {
-			u += "?token=" + token
+			base, frag, hasFrag := strings.Cut(u, "#")
+			sep := "?"
+			if strings.Contains(base, "?") {
+				sep = "&"
+			}
+			u = base + sep + "token=" + token
+			if hasFrag {
+				u += "#" + frag // the query goes before the fragment, or it never reaches the server
+			}
 		}
 		parts = append(parts, "<"+u+">")
 	}
@@ -322,7 +346,13 @@ func (c *Composer) body(text, html []byte, boundary string) entity {
 			var ah mail.AttachmentHeader
 			ah.Set("Content-Transfer-Encoding", "base64")
 			ah.SetFilename(a.Name)
-			ah.SetContentType(a.ContentType, nil)
+			// Types arrive with parameters ("text/plain; charset=utf-8"),
+			// which SetContentType wants apart.
+			mt, params, err := mime.ParseMediaType(a.ContentType)
+			if err != nil {
+				mt, params = "application/octet-stream", nil
+			}
+			ah.SetContentType(mt, params)
 			top.parts = append(top.parts, entity{header: ah.Header, body: a.Data})
 		}
 	}
@@ -350,24 +380,11 @@ func writeEntity(mw *gomessage.Writer, e entity) error {
 
 // crlf turns every line end into CRLF: lone LF and lone CR alike.
 func crlf(b []byte) []byte {
-	if !bytes.ContainsAny(b, "\r\n") {
-		return b
+	if bytes.IndexByte(b, '\r') >= 0 {
+		b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+		b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
 	}
-	out := make([]byte, 0, len(b)+len(b)/40)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
+	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
 }
 
 // transferEncoding is 7bit for ASCII text whose lines fit in 998 octets
