@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/plan"
 )
 
 // newTable starts a table for people; headers are shown as given.
@@ -87,5 +88,17 @@ func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
 		}
 	}
 	fmt.Fprintf(w, "clean:    %s\nrejects:  %s\nwarnings: %s\n", s.Out, s.Rejects, s.WarnFile)
+	return nil
+}
+
+func renderRunSummary(w io.Writer, sum *plan.RunSummary) error {
+	s := statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, nil)
+	s.Jobs = nil
+	if err := renderStatus(w, s); err != nil {
+		return err
+	}
+	if sum.Resent > 0 {
+		fmt.Fprintf(w, "resent after an interrupted run (possibly duplicated): %d\n", sum.Resent)
+	}
 	return nil
 }

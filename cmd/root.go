@@ -27,7 +27,9 @@ const (
 	ExitOK          = 0   // the command did its job (rejected rows are normal)
 	ExitError       = 1   // anything else: network, store, I/O
 	ExitUsage       = 2   // bad command line, or bad input such as an unreadable list
-	ExitInterrupted = 130 // stopped by SIGINT or SIGTERM
+	ExitStopped     = 3   // run stopped by the sender's own fault: fatal reply, bounce guard
+	ExitInterrupted = 130 // stopped by SIGINT
+	ExitTerminated  = 143 // stopped by SIGTERM
 )
 
 // usageError marks errors that are the caller's to fix: flags, arguments,
@@ -55,8 +57,21 @@ func Execute() {
 
 // Run runs relayctl with args and returns the exit code.
 func Run(ctx context.Context, args []string, io *IOStreams) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got os.Signal
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case got = <-sigs:
+			cancel()
+		case <-done:
+		}
+	}()
 	root := newRootCmd(io)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -64,17 +79,25 @@ func Run(ctx context.Context, args []string, io *IOStreams) int {
 		return ExitOK
 	}
 	fmt.Fprintf(io.ErrOut, "relayctl: %s\n", oneLine(err))
-	return exitCode(ctx, err)
+	code := exitCode(ctx, err)
+	if code == ExitInterrupted && got == syscall.SIGTERM {
+		code = ExitTerminated
+	}
+	return code
 }
 
 func exitCode(ctx context.Context, err error) int {
+	var se stoppedError
+	if errors.As(err, &se) {
+		return ExitStopped
+	}
 	var ue usageError
 	var ie *listclean.InputError
 	var pe *plan.PlanError
 	var te *message.TemplateError
 	var re ranError
 	switch {
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		return ExitInterrupted
 	case errors.As(err, &ue), errors.As(err, &ie), errors.As(err, &pe), errors.As(err, &te):
 		return ExitUsage
@@ -103,7 +126,8 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		Long: `relayctl cleans recipient lists, plans provider-aware sending jobs and
 delivers them through a relay, unattended and resumable.
 
-Exit codes: 0 done, 1 error, 2 bad usage or input, 130 interrupted.`,
+Exit codes: 0 done, 1 error, 2 bad usage or input, 3 run stopped by the
+sender's own fault, 130 interrupted (SIGINT), 143 terminated (SIGTERM).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -116,7 +140,8 @@ Exit codes: 0 done, 1 error, 2 bad usage or input, 130 interrupted.`,
 		"SQLite database holding the domain cache, suppressions and campaigns (env RELAYCTL_DB)")
 	root.PersistentFlags().StringVar(&g.configPath, "config", os.Getenv("RELAYCTL_CONFIG"),
 		"configuration file (env RELAYCTL_CONFIG; default ./relayctl.yaml if it exists)")
-	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io))
+	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io),
+		newRunCmd(io, g), newStatusCmd(io, g))
 	return root
 }
 

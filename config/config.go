@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,6 +33,56 @@ type Config struct {
 	Message message.Settings `yaml:"message"`
 	// DKIM is the signing key; messages are unsigned without it.
 	DKIM *DKIM `yaml:"dkim"`
+
+	// Via is how run delivers: "direct" (the built-in relay, to each
+	// domain's MX hosts) or an upstream URL, smtp://user@host:587 or
+	// smtps://user@host:465.
+	Via string `yaml:"via"`
+	// The familiar names for an upstream, as other tools spell them.
+	SMTPRelayServer   string `yaml:"smtp_relay_server"`
+	SMTPRelayPort     int    `yaml:"smtp_relay_port"`
+	SMTPRelayUsername string `yaml:"smtp_relay_username"`
+	SMTPRelayPassword string `yaml:"smtp_relay_password"`
+	// SMTPPassword is the upstream's password (RELAYCTL_SMTP_PASSWORD wins).
+	SMTPPassword string `yaml:"smtp_password"`
+	// TLSCA is a PEM file of CA certificates to trust besides the system's.
+	TLSCA string `yaml:"tls_ca"`
+	// HELO is the name run introduces itself with (default: the host's FQDN).
+	HELO string `yaml:"helo"`
+}
+
+// Upstream returns the configured upstream URL ("" for direct delivery)
+// and its password.
+func (c *Config) Upstream() (string, string) {
+	via := c.Via
+	if via == "" && c.SMTPRelayServer != "" {
+		port := c.SMTPRelayPort
+		if port == 0 {
+			port = 587
+		}
+		scheme := "smtp"
+		if port == 465 {
+			scheme = "smtps"
+		}
+		user := ""
+		if c.SMTPRelayUsername != "" {
+			user = url.User(c.SMTPRelayUsername).String() + "@"
+		}
+		via = fmt.Sprintf("%s://%s%s:%d", scheme, user, c.SMTPRelayServer, port)
+	}
+	if via == "direct" {
+		via = ""
+	}
+	return via, firstSet(os.Getenv("RELAYCTL_SMTP_PASSWORD"), c.SMTPPassword, c.SMTPRelayPassword)
+}
+
+func firstSet(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // DKIM names the signing domain, selector and private key file.

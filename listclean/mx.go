@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type DomainResult struct {
 	Domain  string
 	Verdict string
 	MX      []string // MX hosts by preference; empty for an implicit MX
+	Prefs   []uint16 // their preferences
 	Detail  string
 }
 
@@ -162,6 +164,7 @@ func (r *Resolver) CheckDomain(ctx context.Context, domain string) DomainResult 
 		for _, m := range mxs {
 			if m.host != "." {
 				res.MX = append(res.MX, strings.TrimSuffix(m.host, "."))
+				res.Prefs = append(res.Prefs, m.pref)
 			}
 		}
 		if len(res.MX) == 0 {
@@ -222,4 +225,37 @@ func (r *Resolver) CheckDomains(ctx context.Context, domains []string, concurren
 	close(next)
 	wg.Wait()
 	return out
+}
+
+// Addrs returns host's IPv4 and IPv6 addresses, asked of the resolver's
+// server like everything else (never the system's).
+func (r *Resolver) Addrs(ctx context.Context, host string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	var errs []error
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		resp, err := r.query(ctx, host, qt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %v", dns.TypeToString[qt], host, shortDNSError(err)))
+			continue
+		}
+		for _, rr := range resp.Answer {
+			switch a := rr.(type) {
+			case *dns.A:
+				if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+					out = append(out, ip)
+				}
+			case *dns.AAAA:
+				if ip, ok := netip.AddrFromSlice(a.AAAA); ok {
+					out = append(out, ip)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	return out, nil
 }

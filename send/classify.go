@@ -189,6 +189,8 @@ func classifyError(err error) Outcome {
 	switch {
 	case errors.As(err, &fe):
 		o.Kind = Fatal
+	case errors.Is(err, ErrNullMX):
+		o.Kind, o.Suppress = Bounced, true
 	case errors.As(err, &ce), errors.As(err, &ue), errors.As(err, &he), errors.As(err, &ie), errors.As(err, &re):
 		o.Text = "TLS: " + err.Error()
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

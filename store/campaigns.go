@@ -47,6 +47,9 @@ type Campaign struct {
 	Reasons    map[string]int64
 	Notes      []string
 
+	PossibleDups int64  // messages a dead run may have sent already, resent
+	StateDetail  string // why the campaign is in its state
+
 	HTMLTemplate string // "" for none
 	Settings     string // JSON: the message settings fixed at plan time
 	Secret       []byte // keys the per-recipient tokens
@@ -202,7 +205,7 @@ func nullTime(t time.Time) any {
 }
 
 const campaignColumns = `id, name, state, list_path, created_at, template, columns, per_job, gap_s, start_at, not_after,
-	connections, rows_read, recipients, rejected, reasons, notes, html_template, settings, secret`
+	connections, rows_read, recipients, rejected, reasons, notes, html_template, settings, secret, possible_dups, state_detail`
 
 func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	var c Campaign
@@ -210,7 +213,7 @@ func scanCampaign(row interface{ Scan(...any) error }) (*Campaign, error) {
 	var notAfter sql.NullInt64
 	var cols, reasons, notes string
 	if err := row.Scan(&c.ID, &c.Name, &c.State, &c.ListPath, &created, &c.Template, &cols, &c.PerJob, &gap, &start, &notAfter,
-		&c.Conns, &c.RowsRead, &c.Recipients, &c.Rejected, &reasons, &notes, &c.HTMLTemplate, &c.Settings, &c.Secret); err != nil {
+		&c.Conns, &c.RowsRead, &c.Recipients, &c.Rejected, &reasons, &notes, &c.HTMLTemplate, &c.Settings, &c.Secret, &c.PossibleDups, &c.StateDetail); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.Gap, c.StartAt = time.Unix(created, 0), time.Duration(gap)*time.Second, time.Unix(start, 0)

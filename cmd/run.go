@@ -1,0 +1,306 @@
+package cmd
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/plan"
+	"github.com/relayctl/relayctl/send"
+	"github.com/relayctl/relayctl/store"
+)
+
+type runOptions struct {
+	resume, once, json bool
+	via, helo, ca      string
+	retry              string
+	maxAge, cooldown   time.Duration
+	maxBounceRate      float64
+	port               int
+	dns                dnsFlags
+}
+
+func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	o := &runOptions{}
+	c := &cobra.Command{
+		Use:   "run [CAMPAIGN]",
+		Short: "Send a planned campaign, job by job, resumably",
+		Long: `run executes a campaign's jobs in order, each not before its planned start
+and --gap after the previous one ended, through the built-in relay (direct
+delivery to each domain's MX hosts) or an upstream (--via
+smtp://user@host:587, smtps://user@host:465; the password from
+relayctl.yaml or RELAYCTL_SMTP_PASSWORD, never from the command line).
+
+Each recipient is marked sending before its DATA and sent when the server
+says 250, so a run killed at any point resumes without losing anyone and
+repeats at most one message per open connection. 4xx replies, timeouts and
+dropped connections are retried on --retry-schedule until --max-age; 5xx
+bounces, and mailbox-level ones go on the suppression list; a provider that
+throttles or blocks is paused (--cooldown, doubling); an authentication or
+sender-configuration refusal stops the run with the fix named.
+
+A campaign with progress needs --resume. Without CAMPAIGN, the one
+unfinished campaign is run: "relayctl run --resume --once" every few
+minutes is the cron line. --once does what is due and exits.
+
+Exit status: 0 done or waiting, 1 error, 2 bad usage, 3 stopped (fatal
+sender error or bounce guard), 130/143 interrupted (SIGINT/SIGTERM).`,
+		Example: `  relayctl run agm-2026
+  relayctl run --resume --once            # from cron
+  RELAYCTL_SMTP_PASSWORD=... relayctl run agm-2026 --via smtp://postmaster@mg.example.org:587`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runRun(cmd, io, g, o, name)
+		}),
+	}
+	f := c.Flags()
+	f.BoolVar(&o.resume, "resume", false, "continue a campaign that has progress")
+	f.BoolVar(&o.once, "once", false, "do what is due now and exit (for cron)")
+	f.BoolVar(&o.json, "json", false, "one JSON object per event on stdout")
+	f.StringVar(&o.via, "via", "", "direct, or an upstream URL smtp://user@host:587 / smtps://user@host:465 (default: relayctl.yaml's, else direct)")
+	f.StringVar(&o.helo, "helo", "", "name to introduce ourselves with in EHLO (default: relayctl.yaml's helo, else this host's name)")
+	f.StringVar(&o.ca, "ca", "", "PEM file of CA certificates to trust besides the system's (relayctl.yaml tls_ca)")
+	f.StringVar(&o.retry, "retry-schedule", "", "waits between attempts, e.g. 5m,10m,20m,40m,1h (the last repeats)")
+	f.DurationVar(&o.maxAge, "max-age", 48*time.Hour, "give up on a recipient this long after its first attempt")
+	f.DurationVar(&o.cooldown, "cooldown", 30*time.Minute, "first pause of a provider that throttles (doubles each time)")
+	f.Float64Var(&o.maxBounceRate, "max-bounce-rate", 0.05, "pause the campaign when a job's hard bounces pass this share")
+	f.IntVar(&o.port, "port", 0, "connect to MX hosts on this port instead of 25 (testing)")
+	f.MarkHidden("port")
+	o.dns.register(f)
+	return c
+}
+
+func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, name string) error {
+	ctx := cmd.Context()
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	policy := send.DefaultPolicy
+	policy.MaxAge, policy.Cooldown = o.maxAge, o.cooldown
+	if o.retry != "" {
+		if policy.Retry, err = parseSchedule(o.retry); err != nil {
+			return usagef("--retry-schedule: %v", err)
+		}
+	}
+	dialer := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: send.DefaultTimeouts, Port: o.port}
+	if dialer.TLS, err = tlsConfig(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
+		return usagef("--ca: %v", err)
+	}
+	via, password := cfg.Upstream()
+	if o.via != "" {
+		via = o.via
+	}
+	if via != "" && via != "direct" {
+		if dialer.Upstream, err = send.ParseUpstream(via); err != nil {
+			return usagef("--via: %v", err)
+		}
+		dialer.Upstream.Password = password
+	} else {
+		res, err := listclean.NewResolver(o.dns.resolver, o.dns.timeout)
+		if err != nil {
+			return usagef("--resolver: %v", err)
+		}
+		dialer.Resolver = plan.MXResolver{R: res}
+	}
+	signer, err := cfg.Signer()
+	if err != nil {
+		return usageError{err}
+	}
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if name == "" {
+		if name, err = onlyUnfinished(cmd, st); err != nil {
+			return err
+		}
+	}
+	ev := newRunEvents(io, o.json)
+	sum, err := plan.Run(ctx, st, plan.RunOptions{
+		Campaign: name, Resume: o.resume, Once: o.once,
+		Opener: dialer, Direct: dialer.Upstream == nil, Signer: signer, Policy: policy, MaxBounceRate: o.maxBounceRate,
+		Holder: fmt.Sprintf("relayctl run (pid %d)", os.Getpid()), Host: hostname(), PID: os.Getpid(), Alive: processAlive,
+		Events: ev.event, Wait: ev.wait, Log: ev.log,
+	})
+	ev.finish()
+	if err != nil {
+		var fe *send.FatalError
+		var be *plan.BounceError
+		if errors.As(err, &fe) || errors.As(err, &be) {
+			if sum != nil && !o.json {
+				renderRunSummary(io.Out, sum)
+			}
+			return stoppedError{err}
+		}
+		if errors.Is(err, plan.ErrProgress) || errors.Is(err, store.ErrLocked) {
+			return usageError{err}
+		}
+		return notFoundIsUsage(err)
+	}
+	if o.json {
+		return writeJSON(io.Out, map[string]any{"event": "summary", "status": statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, nil), "resent": sum.Resent})
+	}
+	return renderRunSummary(io.Out, sum)
+}
+
+// onlyUnfinished names the one campaign not done, for "run --resume".
+func onlyUnfinished(cmd *cobra.Command, st *store.Store) (string, error) {
+	cs, err := st.Campaigns(cmd.Context())
+	if err != nil {
+		return "", err
+	}
+	var open []string
+	for _, c := range cs {
+		if c.State != plan.CampaignDone && c.State != plan.CampaignExpired {
+			open = append(open, c.Name)
+		}
+	}
+	switch len(open) {
+	case 0:
+		return "", usagef("no unfinished campaign to run (relayctl plans lists them)")
+	case 1:
+		return open[0], nil
+	}
+	return "", usagef("%d unfinished campaigns (%s): name the one to run", len(open), strings.Join(open, ", "))
+}
+
+func parseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, p := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", p)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func tlsConfig(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool}, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// processAlive reports whether pid is a live process on this host.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// stoppedError marks a run stopped by the sender's own fault (exit 3).
+type stoppedError struct{ err error }
+
+func (e stoppedError) Error() string { return e.err.Error() }
+func (e stoppedError) Unwrap() error { return e.err }
+
+// runEvents shows a run's progress: a bar on a terminal, log lines for
+// job changes under cron, JSON lines with --json.
+type runEvents struct {
+	io     *IOStreams
+	json   bool
+	mu     sync.Mutex
+	bar    *progressbar.ProgressBar
+	counts map[string]int
+	log_   *slog.Logger
+}
+
+func newRunEvents(io *IOStreams, asJSON bool) *runEvents {
+	return &runEvents{io: io, json: asJSON, counts: map[string]int{}, log_: slog.New(slog.NewTextHandler(io.ErrOut, nil))}
+}
+
+func (e *runEvents) event(ev send.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.counts[ev.Kind]++
+	if e.json {
+		writeJSON(e.io.Out, map[string]any{"event": ev.Kind, "email": ev.Email, "group": ev.Group, "reply": ev.Reply, "suppressed": ev.Suppress})
+		return
+	}
+	if ev.Kind == "paused" {
+		e.log_.Warn("provider paused", "provider", ev.Group, "for", ev.PausedFor, "reply", ev.Reply)
+		return
+	}
+	if e.bar != nil {
+		e.bar.Add(1)
+		e.bar.Describe(fmt.Sprintf("sent %d deferred %d bounced %d", e.counts["sent"], e.counts["deferred"], e.counts["bounced"]))
+	}
+}
+
+func (e *runEvents) log(msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.json {
+		writeJSON(e.io.Out, map[string]any{"event": "log", "message": msg})
+		return
+	}
+	if e.bar != nil {
+		e.bar.Finish()
+		e.bar = nil
+	}
+	e.log_.Info(msg)
+	var due int
+	if n, _ := fmt.Sscanf(msg[strings.Index(msg, ":")+1:], " %d due", &due); n == 1 && e.io.Interactive() {
+		e.bar = progressbar.NewOptions(due, progressbar.OptionSetWriter(e.io.ErrOut), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+}
+
+func (e *runEvents) wait(what string, until time.Time) {
+	e.log(fmt.Sprintf("waiting for %s until %s (%s)", what, until.Local().Format(time.RFC3339), time.Until(until).Round(time.Second)))
+}
+
+func (e *runEvents) finish() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.bar != nil {
+		e.bar.Finish()
+		e.bar = nil
+	}
+}

@@ -1,0 +1,395 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/message"
+	"github.com/relayctl/relayctl/send"
+	"github.com/relayctl/relayctl/store"
+)
+
+// Campaign states a run writes.
+const (
+	CampaignRunning     = "running"
+	CampaignWaiting     = "waiting"     // between jobs, or retries not yet due
+	CampaignDone        = "done"        // every recipient has a final state
+	CampaignInterrupted = "interrupted" // stopped by a signal; resume it
+	CampaignStopped     = "stopped"     // a fatal error: fix it, then resume
+	CampaignPaused      = "paused"      // the bounce-rate guard stopped it
+	CampaignExpired     = "expired"     // --not-after passed before a job could start
+)
+
+// RunOptions configure a run.
+type RunOptions struct {
+	Campaign string
+	Resume   bool
+	// Once does what is due now and returns (cron); otherwise the run
+	// waits for each job's start and each retry until the campaign is done.
+	Once bool
+
+	Opener send.Opener
+	Direct bool
+	Signer *message.Signer
+	Policy send.Policy
+	// MaxBounceRate pauses the campaign when a job's hard bounces exceed
+	// this share of its attempts (0.05: 5%).
+	MaxBounceRate float64
+
+	Holder string // who holds the lock, for people reading it
+	Host   string
+	PID    int
+	Alive  func(pid int) bool
+
+	Now    func() time.Time
+	Events func(send.Event)
+	// Wait is told each time the run waits, and until when.
+	Wait func(what string, until time.Time)
+	// Log is told of each change of a job's state.
+	Log func(msg string)
+}
+
+func (o RunOptions) log(format string, args ...any) {
+	if o.Log != nil {
+		o.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// RunSummary is how a run left the campaign.
+type RunSummary struct {
+	Campaign *store.Campaign
+	Counts   store.Counts
+	Resent   int64 // recipients a dead run left sending, sent again
+	NextDue  time.Time
+	Pauses   map[string]store.Pause
+}
+
+// ErrProgress refuses to start a campaign that has progress without
+// --resume.
+var ErrProgress = errors.New("has progress")
+
+// BounceError is the bounce-rate guard's stop.
+type BounceError struct{ Msg string }
+
+func (e *BounceError) Error() string { return e.Msg }
+
+// Run executes a campaign's jobs in order, each not before its start and a
+// gap after the previous one ended, then retries the deferred until every
+// recipient is sent, bounced or failed. Progress is each recipient's state,
+// written after the server's reply, and nothing else.
+func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	c, jobs, groups, err := st.Campaign(ctx, opt.Campaign)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := st.CampaignCounts(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	started := counts.Total[store.StateSent] + counts.Total[store.StateBounced] + counts.Total[store.StateDeferred] +
+		counts.Total[store.StateFailed] + counts.Total[store.StateSending]
+	if started > 0 && !opt.Resume {
+		return nil, fmt.Errorf("campaign %q %w: %d sent, %d deferred, %d bounced, %d failed of %d; continue it with --resume",
+			c.Name, ErrProgress, counts.Total[store.StateSent], counts.Total[store.StateDeferred], counts.Total[store.StateBounced],
+			counts.Total[store.StateFailed], c.Recipients)
+	}
+	lock, err := st.AcquireLock(ctx, c.ID, opt.Holder, opt.Host, opt.PID, 2*time.Minute, opt.Alive)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %q: %w", c.Name, err)
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	beatCtx, stopBeat := context.WithCancel(ctx)
+	defer stopBeat()
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-beatCtx.Done():
+				return
+			case <-t.C:
+				lock.Heartbeat(beatCtx)
+			}
+		}
+	}()
+
+	r := &runner{st: st, opt: opt, c: c, jobs: jobs, limits: map[string]send.Limits{}}
+	for _, g := range groups {
+		r.limits[g.Group] = send.Limits{Connections: g.Connections, PerConnection: g.PerConnection, MaxAge: g.MaxConnectionAge, PerHour: g.PerHour}
+	}
+	sum := &RunSummary{Campaign: c}
+	if sum.Resent, err = st.CountResent(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	spec, err := MessageSpec(ctx, st, c, opt.Signer)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := message.NewComposer(spec, opt.Now)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: %w", c.Name, err)
+	}
+	r.sender = &send.Runner{Store: runStore{st: st, c: c}, Opener: opt.Opener, Composer: comp, Policy: opt.Policy,
+		Now: opt.Now, Events: opt.Events, Direct: opt.Direct}
+
+	runErr := r.run(ctx)
+	// Whatever happened, say where the campaign stands.
+	state, detail := CampaignWaiting, ""
+	var fe *send.FatalError
+	var be *BounceError
+	var expired *expiredError
+	switch {
+	case runErr == nil && r.done:
+		state = CampaignDone
+	case errors.As(runErr, &expired):
+		state, detail, runErr = CampaignExpired, expired.Error(), nil
+	case errors.As(runErr, &fe):
+		state, detail = CampaignStopped, fe.Error()
+	case errors.As(runErr, &be):
+		state, detail = CampaignPaused, be.Error()
+	case runErr != nil && ctx.Err() != nil:
+		state = CampaignInterrupted
+	case runErr != nil:
+		state, detail = CampaignStopped, runErr.Error()
+	}
+	wctx := context.WithoutCancel(ctx)
+	if err := st.SetCampaignState(wctx, c.ID, state, detail); err != nil && runErr == nil {
+		runErr = err
+	}
+	c.State, c.StateDetail = state, detail
+	if sum.Counts, err = st.CampaignCounts(wctx, c.ID); err != nil && runErr == nil {
+		runErr = err
+	}
+	sum.NextDue, _ = st.NextDue(wctx, c.ID)
+	sum.Pauses, _ = st.Pauses(wctx, c.ID)
+	return sum, runErr
+}
+
+type expiredError struct {
+	job             int
+	start, notAfter time.Time
+}
+
+func (e *expiredError) Error() string {
+	return fmt.Sprintf("job %d could not start by --not-after %s (it would start %s): not sent late",
+		e.job, e.notAfter.Format(time.RFC3339), e.start.Format(time.RFC3339))
+}
+
+type runner struct {
+	st     *store.Store
+	opt    RunOptions
+	c      *store.Campaign
+	jobs   []store.Job
+	limits map[string]send.Limits
+	sender *send.Runner
+	done   bool
+}
+
+func (r *runner) run(ctx context.Context) error {
+	if err := r.st.SetCampaignState(ctx, r.c.ID, CampaignRunning, ""); err != nil {
+		return err
+	}
+	var prevEnd time.Time
+	for _, j := range r.jobs {
+		times, err := r.st.JobTimes(ctx, r.c.ID)
+		if err != nil {
+			return err
+		}
+		t := times[j.Seq]
+		if !t[1].IsZero() {
+			prevEnd = t[1]
+			continue // finished; its deferred are retried below
+		}
+		start := j.NotBefore
+		if !prevEnd.IsZero() && prevEnd.Add(r.c.Gap).After(start) {
+			start = prevEnd.Add(r.c.Gap)
+		}
+		if t[0].IsZero() {
+			if !r.c.NotAfter.IsZero() && start.After(r.c.NotAfter) {
+				return &expiredError{job: j.Seq, start: start, notAfter: r.c.NotAfter}
+			}
+			if now := r.opt.Now(); start.After(now) {
+				if r.opt.Once {
+					return nil
+				}
+				if !r.wait(ctx, fmt.Sprintf("job %d", j.Seq), start) {
+					return ctx.Err()
+				}
+			}
+			if err := r.st.SetJobState(ctx, r.c.ID, j.Seq, "running", r.opt.Now(), time.Time{}); err != nil {
+				return err
+			}
+		}
+		if err := r.runJob(ctx, j.Seq); err != nil {
+			return err
+		}
+		end := r.opt.Now()
+		if err := r.st.SetJobState(ctx, r.c.ID, j.Seq, "done", time.Time{}, end); err != nil {
+			return err
+		}
+		prevEnd = end
+	}
+	// Every job has had its first pass: retry the deferred as they fall due.
+	for {
+		next, err := r.st.NextDue(ctx, r.c.ID)
+		if err != nil {
+			return err
+		}
+		if next.IsZero() {
+			counts, err := r.st.CampaignCounts(ctx, r.c.ID)
+			if err != nil {
+				return err
+			}
+			r.done = counts.Total[store.StatePending]+counts.Total[store.StateSending]+counts.Total[store.StateDeferred] == 0
+			return nil
+		}
+		if next.After(r.opt.Now()) {
+			if r.opt.Once {
+				return nil
+			}
+			if !r.wait(ctx, "retries", next) {
+				return ctx.Err()
+			}
+		}
+		for _, j := range r.jobs {
+			if err := r.runJob(ctx, j.Seq); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *runner) wait(ctx context.Context, what string, until time.Time) bool {
+	if r.opt.Wait != nil {
+		r.opt.Wait(what, until)
+	}
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// runJob delivers what of job seq is due now.
+func (r *runner) runJob(ctx context.Context, seq int) error {
+	var due []send.Recipient
+	err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), func(d store.Due) error {
+		v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
+		if err != nil {
+			return err
+		}
+		due = append(due, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
+			Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
+		return nil
+	})
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	pauses, err := r.st.Pauses(ctx, r.c.ID)
+	if err != nil {
+		return err
+	}
+	sp := map[string]send.Pause{}
+	for g, p := range pauses {
+		sp[g] = send.Pause{Group: g, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason}
+	}
+	def := send.Limits{Connections: r.c.Conns, PerConnection: 100}
+	r.opt.log("job %d: %d due", seq, len(due))
+	rep, err := r.sender.RunJob(ctx, send.Job{Seq: seq, Recipients: due, Limits: r.limits, Default: def,
+		Connections: r.c.Conns, Pauses: sp})
+	r.opt.log("job %d: %d sent, %d deferred, %d bounced, %d failed over %d connections", seq, rep.Sent, rep.Deferred, rep.Bounced, rep.Failed, rep.Connections)
+	for _, p := range rep.Paused {
+		r.opt.log("provider %s paused until %s: %s", p.Group, p.Until.Format(time.RFC3339), p.Reason)
+	}
+	if err != nil {
+		return err
+	}
+	if n := rep.Attempted(); n > 0 && r.opt.MaxBounceRate > 0 && float64(rep.HardBounces)/float64(n) > r.opt.MaxBounceRate {
+		return &BounceError{Msg: fmt.Sprintf("job %d: %d of %d attempts hard-bounced (%.1f%%, over --max-bounce-rate %.1f%%); worst domains: %s; clean the list, then resume",
+			seq, rep.HardBounces, n, 100*float64(rep.HardBounces)/float64(n), 100*r.opt.MaxBounceRate, worst(rep.BouncesByDomain, 5))}
+	}
+	return nil
+}
+
+func worst(m map[string]int, most int) string {
+	type kv struct {
+		k string
+		v int
+	}
+	var l []kv
+	for k, v := range m {
+		l = append(l, kv{k, v})
+	}
+	slices.SortFunc(l, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var parts []string
+	for i, x := range l {
+		if i == most {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", x.k, x.v))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// runStore adapts the store to what send needs.
+type runStore struct {
+	st *store.Store
+	c  *store.Campaign
+}
+
+func (s runStore) Apply(ctx context.Context, us []send.Update) error {
+	out := make([]store.Update, len(us))
+	for i, u := range us {
+		out[i] = store.Update{ID: u.ID, State: u.State, Reply: u.Reply, NextAttempt: u.NextAttempt, Attempted: u.Attempted,
+			Suppress: u.Suppress, Email: u.Email, Reason: u.Reply}
+	}
+	return s.st.Apply(ctx, s.c.Name, out)
+}
+
+func (s runStore) Pause(ctx context.Context, p send.Pause) error {
+	return s.st.PauseGroup(ctx, s.c.ID, store.Pause{Group: p.Group, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason})
+}
+
+// MXResolver lets direct delivery ask the same DNS server as clean.
+type MXResolver struct{ R *listclean.Resolver }
+
+// LookupMX implements send.Resolver.
+func (m MXResolver) LookupMX(ctx context.Context, domain string) ([]send.MX, bool, bool, error) {
+	d := m.R.CheckDomain(ctx, domain)
+	switch d.Verdict {
+	case listclean.DomainNullMX:
+		return nil, false, true, nil
+	case listclean.DomainOK:
+		if len(d.MX) == 0 {
+			return nil, true, false, nil
+		}
+		out := make([]send.MX, len(d.MX))
+		for i, h := range d.MX {
+			out[i] = send.MX{Host: h, Pref: d.Prefs[i]}
+		}
+		return out, false, false, nil
+	}
+	return nil, false, false, fmt.Errorf("%s: %s", d.Verdict, d.Detail)
+}
+
+// LookupAddrs implements send.Resolver.
+func (m MXResolver) LookupAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
+	return m.R.Addrs(ctx, host)
+}

@@ -1,0 +1,72 @@
+package plan_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/smtptest"
+	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/message"
+	"github.com/relayctl/relayctl/plan"
+	"github.com/relayctl/relayctl/send"
+	"github.com/relayctl/relayctl/store"
+)
+
+// planSmall plans n recipients at example.test domains into a fresh store.
+func planSmall(t *testing.T, n, perJob int, gap time.Duration) (*store.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("email,first_name\n")
+	for i := range n {
+		fmt.Fprintf(&b, "user%d@d%d.example.test,Name%d\n", i, i%3, i)
+	}
+	list := filepath.Join(dir, "list.csv")
+	os.WriteFile(list, []byte(b.String()), 0o644)
+	st, err := store.Open(context.Background(), filepath.Join(dir, "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tpl, err := message.ParseTemplate("From: Club <news@example.org>\nSubject: Hi {{.first_name}}\n\nHello {{.first_name}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = plan.Plan(context.Background(), st, plan.Options{Clean: listclean.Options{Input: list}, Name: "c", Template: tpl,
+		PerJob: perJob, Gap: gap, Start: time.Now(), Connections: 4, PerConnection: 100, PerMessage: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, "c"
+}
+
+func TestRunUpstreamSmoke(t *testing.T) {
+	st, name := planSmall(t, 50, 20, 0)
+	srv := smtptest.Start(t, smtptest.Options{})
+	up, err := send.ParseUpstream(fmt.Sprintf("smtp://%s?tls=none", srv.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &send.Dialer{HELO: "relay.example.org", Timeouts: send.DefaultTimeouts, Upstream: up}
+	sum, err := plan.Run(context.Background(), st, plan.RunOptions{Campaign: name, Opener: d, Policy: send.DefaultPolicy,
+		MaxBounceRate: 0.05, Holder: "test", Host: "h", PID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(srv.Messages()); got != 50 {
+		t.Errorf("server got %d messages, want 50", got)
+	}
+	if sum.Counts.Total[store.StateSent] != 50 || sum.Campaign.State != plan.CampaignDone {
+		t.Errorf("summary: %v, state %s", sum.Counts.Total, sum.Campaign.State)
+	}
+	for _, h := range srv.Stats().HELOs {
+		if h != "relay.example.org" {
+			t.Errorf("EHLO %q, want relay.example.org", h)
+		}
+	}
+}

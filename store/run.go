@@ -1,0 +1,327 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrLocked is returned when another live run holds a campaign.
+var ErrLocked = errors.New("locked by another run")
+
+// Lock is a held run lock.
+type Lock struct {
+	s          *Store
+	campaignID int64
+	holder     string
+}
+
+// AcquireLock takes the campaign's run lock for holder. A lock whose
+// heartbeat is older than stale, or whose holder on this host is dead
+// (alive says so), is taken over.
+func (s *Store) AcquireLock(ctx context.Context, campaignID int64, holder, host string, pid int, stale time.Duration, alive func(pid int) bool) (*Lock, error) {
+	now := time.Now()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var h, hhost string
+		var hpid int
+		var beat int64
+		err := tx.QueryRowContext(ctx, `SELECT holder, host, pid, heartbeat FROM campaign_locks WHERE campaign_id = ?`, campaignID).Scan(&h, &hhost, &hpid, &beat)
+		switch {
+		case err == sql.ErrNoRows:
+		case err != nil:
+			return err
+		default:
+			dead := hhost == host && alive != nil && !alive(hpid)
+			if !dead && now.Sub(time.Unix(beat, 0)) < stale {
+				return fmt.Errorf("%w: pid %d on %s, last seen %s ago", ErrLocked, hpid, hhost, now.Sub(time.Unix(beat, 0)).Round(time.Second))
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO campaign_locks (campaign_id, holder, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (campaign_id) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid, heartbeat = excluded.heartbeat`,
+			campaignID, holder, host, pid, now.Unix())
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store %s: lock: %w", s.path, err)
+	}
+	return &Lock{s: s, campaignID: campaignID, holder: holder}, nil
+}
+
+// Heartbeat says the holder is alive; it fails if the lock was taken over.
+func (l *Lock) Heartbeat(ctx context.Context) error {
+	res, err := l.s.db.ExecContext(ctx, `UPDATE campaign_locks SET heartbeat = ? WHERE campaign_id = ? AND holder = ?`, time.Now().Unix(), l.campaignID, l.holder)
+	if err != nil {
+		return fmt.Errorf("store %s: heartbeat: %w", l.s.path, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store %s: the run lock was taken over by another run", l.s.path)
+	}
+	return nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release(ctx context.Context) error {
+	_, err := l.s.db.ExecContext(ctx, `DELETE FROM campaign_locks WHERE campaign_id = ? AND holder = ?`, l.campaignID, l.holder)
+	return err
+}
+
+// Due is a recipient whose delivery is due.
+type Due struct {
+	ID             int64
+	Row            int64
+	Email, Domain  string
+	Group          string
+	Fields         string
+	State          string
+	Attempts       int
+	FirstAttemptAt time.Time // zero before the first attempt
+}
+
+// DueRecipients streams job's recipients that are pending, deferred and
+// due by now, or left sending by a run that died, in sending order.
+func (s *Store) DueRecipients(ctx context.Context, campaignID int64, job int, now time.Time, fn func(Due) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, row, email, domain, grp, fields, state, attempts, COALESCE(first_attempt_at, 0)
+		FROM recipients WHERE campaign_id = ? AND job_seq = ? AND state IN ('pending', 'deferred', 'sending')
+		AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY slot, grp`, campaignID, job, now.Unix())
+	if err != nil {
+		return fmt.Errorf("store %s: due recipients: %w", s.path, err)
+	}
+	defer rows.Close()
+	var list []Due
+	for rows.Next() {
+		var d Due
+		var first int64
+		if err := rows.Scan(&d.ID, &d.Row, &d.Email, &d.Domain, &d.Group, &d.Fields, &d.State, &d.Attempts, &first); err != nil {
+			return fmt.Errorf("store %s: due recipients: %w", s.path, err)
+		}
+		if first > 0 {
+			d.FirstAttemptAt = time.Unix(first, 0)
+		}
+		list = append(list, d)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	for _, d := range list {
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Update is a change of one recipient's state.
+type Update struct {
+	ID          int64
+	State       string
+	Reply       string
+	NextAttempt time.Time // for deferred
+	Attempted   bool      // counts as an attempt
+	// Suppress puts Email on the suppression list with Reason.
+	Suppress bool
+	Email    string
+	Reason   string
+}
+
+// Apply writes updates in one transaction: a batch from every connection
+// is one commit (group commit), durable when Apply returns.
+func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	now := time.Now().Unix()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		up, err := tx.PrepareContext(ctx, `UPDATE recipients SET state = ?, reply = CASE WHEN ? = '' THEN reply ELSE ? END,
+			next_attempt_at = ?, attempts = attempts + ?, first_attempt_at = COALESCE(first_attempt_at, CASE WHEN ? THEN ? END),
+			updated_at = ? WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for _, u := range updates {
+			var next any
+			if !u.NextAttempt.IsZero() {
+				next = u.NextAttempt.Unix()
+			}
+			att := 0
+			if u.Attempted {
+				att = 1
+			}
+			if _, err := up.ExecContext(ctx, u.State, u.Reply, u.Reply, next, att, u.Attempted, now, now, u.ID); err != nil {
+				return err
+			}
+			if u.Suppress {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (value, kind, reason, source, created_at) VALUES (lower(?), 'address', ?, ?, ?)
+					ON CONFLICT (value) DO NOTHING`, u.Email, u.Reason, campaign, now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: record outcomes: %w", s.path, err)
+	}
+	return nil
+}
+
+// CountResent counts the recipients a dead run left sending, adds them to
+// the campaign's possible duplicates and returns how many there were.
+func (s *Store) CountResent(ctx context.Context, campaignID int64) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients WHERE campaign_id = ? AND state = 'sending'`, campaignID).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE campaigns SET possible_dups = possible_dups + ? WHERE id = ?`, n, campaignID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return n, nil
+}
+
+// SetCampaignState records the campaign's state and why.
+func (s *Store) SetCampaignState(ctx context.Context, campaignID int64, state, detail string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE campaigns SET state = ?, state_detail = ? WHERE id = ?`, state, detail, campaignID)
+	if err != nil {
+		return fmt.Errorf("store %s: campaign state: %w", s.path, err)
+	}
+	return nil
+}
+
+// SetJobState records a job's state; started and finished are set when
+// not zero.
+func (s *Store) SetJobState(ctx context.Context, campaignID int64, seq int, state string, started, finished time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, started_at = COALESCE(?, started_at), finished_at = COALESCE(?, finished_at)
+		WHERE campaign_id = ? AND seq = ?`, state, nullTime(started), nullTime(finished), campaignID, seq)
+	if err != nil {
+		return fmt.Errorf("store %s: job state: %w", s.path, err)
+	}
+	return nil
+}
+
+// JobTimes returns when each job started and finished (zero if not).
+func (s *Store) JobTimes(ctx context.Context, campaignID int64) (map[int][2]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, COALESCE(started_at, 0), COALESCE(finished_at, 0) FROM jobs WHERE campaign_id = ?`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: jobs: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[int][2]time.Time{}
+	for rows.Next() {
+		var seq int
+		var a, b int64
+		if err := rows.Scan(&seq, &a, &b); err != nil {
+			return nil, err
+		}
+		var t [2]time.Time
+		if a > 0 {
+			t[0] = time.Unix(a, 0)
+		}
+		if b > 0 {
+			t[1] = time.Unix(b, 0)
+		}
+		out[seq] = t
+	}
+	return out, rows.Err()
+}
+
+// Pause is a provider resting after throttling the sender.
+type Pause struct {
+	Group    string
+	Until    time.Time
+	Cooldown time.Duration
+	Reason   string
+}
+
+// PauseGroup records a pause, replacing an older one.
+func (s *Store) PauseGroup(ctx context.Context, campaignID int64, p Pause) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO provider_pauses VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (campaign_id, grp) DO UPDATE SET until = excluded.until, cooldown_s = excluded.cooldown_s, reason = excluded.reason`,
+		campaignID, p.Group, p.Until.Unix(), int64(p.Cooldown/time.Second), p.Reason)
+	if err != nil {
+		return fmt.Errorf("store %s: pause: %w", s.path, err)
+	}
+	return nil
+}
+
+// Pauses returns the campaign's provider pauses, ended ones included (their
+// cooldown doubles if the provider throttles again).
+func (s *Store) Pauses(ctx context.Context, campaignID int64) (map[string]Pause, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT grp, until, cooldown_s, reason FROM provider_pauses WHERE campaign_id = ?`, campaignID)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: pauses: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[string]Pause{}
+	for rows.Next() {
+		var p Pause
+		var until, cd int64
+		if err := rows.Scan(&p.Group, &until, &cd, &p.Reason); err != nil {
+			return nil, err
+		}
+		p.Until, p.Cooldown = time.Unix(until, 0), time.Duration(cd)*time.Second
+		out[p.Group] = p
+	}
+	return out, rows.Err()
+}
+
+// Counts are recipients by state, for the campaign and per job.
+type Counts struct {
+	Total map[string]int64
+	Jobs  map[int]map[string]int64
+}
+
+// States lists every recipient state, in the order reports show them.
+var States = []string{StatePending, StateSending, StateSent, StateDeferred, StateBounced, StateFailed, StateSuppressed}
+
+// CampaignCounts counts a campaign's recipients by job and state.
+func (s *Store) CampaignCounts(ctx context.Context, campaignID int64) (Counts, error) {
+	c := Counts{Total: map[string]int64{}, Jobs: map[int]map[string]int64{}}
+	for _, st := range States {
+		c.Total[st] = 0
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT job_seq, state, COUNT(*) FROM recipients WHERE campaign_id = ? GROUP BY job_seq, state`, campaignID)
+	if err != nil {
+		return c, fmt.Errorf("store %s: counts: %w", s.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var job int
+		var state string
+		var n int64
+		if err := rows.Scan(&job, &state, &n); err != nil {
+			return c, err
+		}
+		if c.Jobs[job] == nil {
+			c.Jobs[job] = map[string]int64{}
+			for _, st := range States {
+				c.Jobs[job][st] = 0
+			}
+		}
+		c.Jobs[job][state] += n
+		c.Total[state] += n
+	}
+	return c, rows.Err()
+}
+
+// NextDue returns the earliest next attempt among the campaign's deferred
+// recipients (zero if none).
+func (s *Store) NextDue(ctx context.Context, campaignID int64) (time.Time, error) {
+	var t sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM recipients WHERE campaign_id = ? AND state = 'deferred'`, campaignID).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("store %s: next due: %w", s.path, err)
+	}
+	if !t.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(t.Int64, 0), nil
+}
