@@ -15,6 +15,7 @@ import (
 
 	"github.com/relayctl/relayctl/cmd"
 	"github.com/relayctl/relayctl/internal/dnstest"
+	"github.com/relayctl/relayctl/internal/smtptest"
 )
 
 func TestMain(m *testing.M) {
@@ -49,6 +50,9 @@ func TestScripts(t *testing.T) {
 			srv.Rcode("servfail.test", dns.RcodeServerFailure)
 			silent := dnstest.Start(tb)
 			silent.Silence("")
+			// A capture server for run: it takes every message.
+			sink := smtptest.Start(tb, smtptest.Options{})
+			env.Setenv("SMTP", sink.Addr)
 			env.Setenv("DNS", srv.Addr)
 			env.Setenv("DNS_SILENT", silent.Addr)
 			// A script that forgets --resolver must still not ask real DNS.

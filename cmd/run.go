@@ -128,7 +128,7 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	}
 	defer st.Close()
 	if name == "" {
-		if name, err = onlyUnfinished(cmd, st); err != nil {
+		if name, err = onlyUnfinished(cmd, st, false); err != nil {
 			return err
 		}
 	}
@@ -160,8 +160,9 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	return renderRunSummary(io.Out, sum)
 }
 
-// onlyUnfinished names the one campaign not done, for "run --resume".
-func onlyUnfinished(cmd *cobra.Command, st *store.Store) (string, error) {
+// onlyUnfinished names the one campaign not done, for "run --resume";
+// with newest, the newest campaign when every one is finished (status).
+func onlyUnfinished(cmd *cobra.Command, st *store.Store, newest bool) (string, error) {
 	cs, err := st.Campaigns(cmd.Context())
 	if err != nil {
 		return "", err
@@ -172,13 +173,15 @@ func onlyUnfinished(cmd *cobra.Command, st *store.Store) (string, error) {
 			open = append(open, c.Name)
 		}
 	}
-	switch len(open) {
-	case 0:
-		return "", usagef("no unfinished campaign to run (relayctl plans lists them)")
-	case 1:
+	switch {
+	case len(open) == 1:
 		return open[0], nil
+	case len(open) > 1:
+		return "", usagef("%d unfinished campaigns (%s): name one", len(open), strings.Join(open, ", "))
+	case newest && len(cs) > 0:
+		return cs[0].Name, nil
 	}
-	return "", usagef("%d unfinished campaigns (%s): name the one to run", len(open), strings.Join(open, ", "))
+	return "", usagef("no unfinished campaign (relayctl plans lists them)")
 }
 
 func parseSchedule(s string) ([]time.Duration, error) {

@@ -27,7 +27,7 @@ func newStatusCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 			name := ""
 			if len(args) == 1 {
 				name = args[0]
-			} else if name, err = onlyUnfinished(cmd, st); err != nil {
+			} else if name, err = onlyUnfinished(cmd, st, true); err != nil {
 				return err
 			}
 			c, _, _, err := st.Campaign(ctx, name)
