@@ -130,6 +130,7 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 	if sum.Resent, err = st.CountResent(ctx, c.ID); err != nil {
 		return nil, err
 	}
+	c.PossibleDups += sum.Resent
 	spec, err := MessageSpec(ctx, st, c, opt.Signer)
 	if err != nil {
 		return nil, err
@@ -214,6 +215,11 @@ func (r *runner) run(ctx context.Context) error {
 			start = prevEnd.Add(r.c.Gap)
 		}
 		if t[0].IsZero() {
+			// The job starts at its time, or now if that has passed: after
+			// an outage it must not go out late.
+			if now := r.opt.Now(); now.After(start) {
+				start = now
+			}
 			if !r.c.NotAfter.IsZero() && start.After(r.c.NotAfter) {
 				return &expiredError{job: j.Seq, start: start, notAfter: r.c.NotAfter}
 			}

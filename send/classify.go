@@ -118,7 +118,7 @@ func Classify(err error) Outcome {
 		o.Kind = Fatal
 	case se.Code/100 == 4 && strings.Contains(lower, "greylist"):
 		o.Kind = Deferred // greylisting wants a retry, not a pause
-	case se.Code == 421 && strings.HasPrefix(enh, "4.7.") || containsAny(lower, throttleWords):
+	case se.Code == 421 && strings.HasPrefix(enh, "4.7.") || enh == "4.7.28" || containsAny(lower, throttleWords):
 		o.Kind = Throttled
 	case se.Code/100 == 5 && strings.HasPrefix(enh, "5.7."):
 		// A policy refusal (block list, spam filter) says nothing about the

@@ -231,6 +231,13 @@ func (q *queue) take() (Recipient, bool) {
 	return r, true
 }
 
+// putBack returns a recipient to the front of the queue.
+func (q *queue) putBack(r Recipient) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items = append([]Recipient{r}, q.items...)
+}
+
 // slot returns when the next message may go, spacing them evenly by the
 // hourly rate (no bursts).
 func (q *queue) slot(now time.Time) time.Time {
@@ -298,6 +305,12 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 			s, err := st.r.Opener.Open(ctx, rc.Domain)
 			if err != nil {
 				<-st.sem
+				if ctx.Err() != nil {
+					// The run is stopping: the failure is ours, not the
+					// server's, and the recipient waits untouched.
+					q.putBack(rc)
+					return
+				}
 				st.outcome(ctx, q, rc, Classify(err), true)
 				continue
 			}

@@ -128,7 +128,8 @@ func handshake(ctx context.Context, conn net.Conn, host, helo string, mode TLSMo
 		return nil, err
 	}
 	s.conn, s.TLS = tconn, true
-	return s, s.greet(ctx, tconn, helo, nil)
+	// No greeting follows STARTTLS: go-smtp gets the stand-in.
+	return s, s.greet(ctx, tconn, helo, bufio.NewReader(tconn))
 }
 
 func tlsConfig(cfg *tls.Config, host string) *tls.Config {

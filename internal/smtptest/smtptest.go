@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"sync"
@@ -84,6 +85,7 @@ func Start(t testing.TB, opts Options) *Server {
 	s := &Server{perConn: map[int]int{}, opts: opts}
 	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.srv.Domain = "mx.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // dropped connections are what tests do
 	s.srv.AllowInsecureAuth = !opts.TLS && !opts.Implicit
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 30*time.Second, 30*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,6 +109,9 @@ func Start(t testing.TB, opts Options) *Server {
 	}()
 	t.Cleanup(func() {
 		s.srv.Close()
+		// Close may run before Serve has registered the listener, which
+		// Close then misses: close it here too.
+		ln.Close()
 		<-done
 	})
 	return s
