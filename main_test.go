@@ -15,7 +15,7 @@ import (
 
 	"github.com/relayctl/relayctl/cmd"
 	"github.com/relayctl/relayctl/internal/dnstest"
-	"github.com/relayctl/relayctl/internal/smtptest"
+	"github.com/relayctl/relayctl/sink"
 )
 
 func TestMain(m *testing.M) {
@@ -50,9 +50,15 @@ func TestScripts(t *testing.T) {
 			srv.Rcode("servfail.test", dns.RcodeServerFailure)
 			silent := dnstest.Start(tb)
 			silent.Silence("")
-			// A capture server for run: it takes every message.
-			sink := smtptest.Start(tb, smtptest.Options{})
-			env.Setenv("SMTP", sink.Addr)
+			// The capture server relayctl sink runs, for run: it keeps
+			// every message in $WORK/sink.
+			sk, err := sink.Listen("127.0.0.1:0", filepath.Join(env.WorkDir, "sink"))
+			if err != nil {
+				return err
+			}
+			go sk.Serve()
+			env.Defer(func() { sk.Close() })
+			env.Setenv("SMTP", sk.Addr)
 			env.Setenv("DNS", srv.Addr)
 			env.Setenv("DNS_SILENT", silent.Addr)
 			// A script that forgets --resolver must still not ask real DNS.

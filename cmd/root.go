@@ -141,7 +141,7 @@ sender's own fault, 130 interrupted (SIGINT), 143 terminated (SIGTERM).`,
 	root.PersistentFlags().StringVar(&g.configPath, "config", os.Getenv("RELAYCTL_CONFIG"),
 		"configuration file (env RELAYCTL_CONFIG; default ./relayctl.yaml if it exists)")
 	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io),
-		newRunCmd(io, g), newStatusCmd(io, g))
+		newRunCmd(io, g), newStatusCmd(io, g), newSinkCmd(io))
 	return root
 }
 
