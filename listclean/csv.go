@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // InputError is a problem with the list itself: unreadable, not CSV, no
@@ -52,10 +53,11 @@ type listReader struct {
 	size int64
 	bom  int64
 
-	batches chan batch
-	stop    chan struct{}
-	cur     batch
-	off     int64
+	batches  chan batch
+	stop     chan struct{}
+	stopOnce sync.Once
+	cur      batch
+	off      int64
 }
 
 // batch is records parsed ahead, then the error that ended them, if any.
@@ -70,8 +72,9 @@ const batchSize = 1024
 func (lr *listReader) readAhead() {
 	lr.r.ReuseRecord = false // records now outlive the next Read
 	lr.batches, lr.stop = make(chan batch, 4), make(chan struct{})
+	batches, stop := lr.batches, lr.stop
 	go func() {
-		defer close(lr.batches)
+		defer close(batches)
 		for {
 			b := batch{recs: make([][]string, 0, batchSize)}
 			for len(b.recs) < batchSize {
@@ -84,8 +87,8 @@ func (lr *listReader) readAhead() {
 			}
 			b.offset = lr.r.InputOffset()
 			select {
-			case lr.batches <- b:
-			case <-lr.stop:
+			case batches <- b:
+			case <-stop:
 				return
 			}
 			if b.err != nil {
@@ -201,10 +204,7 @@ func (lr *listReader) fail(err error) error {
 func (lr *listReader) offset() int64 { return lr.off + lr.bom }
 
 func (lr *listReader) close() error {
-	if lr.stop != nil {
-		close(lr.stop)
-		lr.stop = nil
-	}
+	lr.stopOnce.Do(func() { close(lr.stop) })
 	return lr.f.Close()
 }
 

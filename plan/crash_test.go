@@ -338,15 +338,15 @@ func readSnapshot(t *testing.T, db, name string) snapshot {
 	// bounces or failures come from this server.
 	far := time.Now().Add(1000 * time.Hour)
 	for _, j := range jobs {
-		err := st.DueRecipients(ctx, c.ID, j.Seq, far, func(d store.Due) error {
+		ds, _, err := st.DueRecipients(ctx, c.ID, j.Seq, far, store.Start, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
 			s.state[d.Email] = d.State
 			if d.State == store.StateSending {
 				s.sending = append(s.sending, d.Email)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 	}
 	due := int64(len(s.state))

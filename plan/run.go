@@ -288,45 +288,75 @@ func (r *runner) wait(ctx context.Context, what string, until time.Time) bool {
 	}
 }
 
-// runJob delivers what of job seq is due now.
+// chunk is how many recipients a run holds in memory at once: a job is
+// sent a chunk at a time, so memory does not grow with the job.
+const chunk = 2000
+
+// runJob delivers what of job seq is due now, a chunk at a time.
 func (r *runner) runJob(ctx context.Context, seq int) error {
-	var due []send.Recipient
-	err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), func(d store.Due) error {
-		v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
+	cur := store.Start
+	var total send.JobReport
+	total.BouncesByDomain = map[string]int{}
+	due := 0
+	for {
+		ds, next, err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), cur, chunk)
+		if err != nil || len(ds) == 0 {
+			if err == nil && due > 0 {
+				r.logJob(seq, total)
+			}
+			return err
+		}
+		cur = next
+		if due == 0 {
+			n, err := r.st.CountDue(ctx, r.c.ID, seq, r.opt.Now())
+			if err != nil {
+				return err
+			}
+			r.opt.log("job %d: %d due", seq, max(n, len(ds)))
+		}
+		due += len(ds)
+		recips := make([]send.Recipient, 0, len(ds))
+		for _, d := range ds {
+			v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
+			if err != nil {
+				return err
+			}
+			recips = append(recips, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
+				Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
+		}
+		pauses, err := r.st.Pauses(ctx, r.c.ID)
 		if err != nil {
 			return err
 		}
-		due = append(due, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
-			Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
-		return nil
-	})
-	if err != nil || len(due) == 0 {
-		return err
+		sp := map[string]send.Pause{}
+		for g, p := range pauses {
+			sp[g] = send.Pause{Group: g, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason}
+		}
+		def := send.Limits{Connections: r.c.Conns, PerConnection: 100}
+		rep, err := r.sender.RunJob(ctx, send.Job{Seq: seq, Recipients: recips, Limits: r.limits, Default: def,
+			Connections: r.c.Conns, Pauses: sp})
+		total.Add(rep)
+		if err != nil {
+			r.logJob(seq, total)
+			return err
+		}
+		if n := total.Attempted(); n > 0 && r.opt.MaxBounceRate > 0 && float64(total.HardBounces)/float64(n) > r.opt.MaxBounceRate {
+			r.logJob(seq, total)
+			return &BounceError{Msg: fmt.Sprintf("job %d: %d of %d attempts hard-bounced (%.1f%%, over --max-bounce-rate %.1f%%); worst domains: %s; clean the list, then resume",
+				seq, total.HardBounces, n, 100*float64(total.HardBounces)/float64(n), 100*r.opt.MaxBounceRate, worst(total.BouncesByDomain, 5))}
+		}
+		if len(ds) < chunk {
+			r.logJob(seq, total)
+			return nil
+		}
 	}
-	pauses, err := r.st.Pauses(ctx, r.c.ID)
-	if err != nil {
-		return err
-	}
-	sp := map[string]send.Pause{}
-	for g, p := range pauses {
-		sp[g] = send.Pause{Group: g, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason}
-	}
-	def := send.Limits{Connections: r.c.Conns, PerConnection: 100}
-	r.opt.log("job %d: %d due", seq, len(due))
-	rep, err := r.sender.RunJob(ctx, send.Job{Seq: seq, Recipients: due, Limits: r.limits, Default: def,
-		Connections: r.c.Conns, Pauses: sp})
+}
+
+func (r *runner) logJob(seq int, rep send.JobReport) {
 	r.opt.log("job %d: %d sent, %d deferred, %d bounced, %d failed over %d connections", seq, rep.Sent, rep.Deferred, rep.Bounced, rep.Failed, rep.Connections)
 	for _, p := range rep.Paused {
 		r.opt.log("provider %s paused until %s: %s", p.Group, p.Until.Format(time.RFC3339), p.Reason)
 	}
-	if err != nil {
-		return err
-	}
-	if n := rep.Attempted(); n > 0 && r.opt.MaxBounceRate > 0 && float64(rep.HardBounces)/float64(n) > r.opt.MaxBounceRate {
-		return &BounceError{Msg: fmt.Sprintf("job %d: %d of %d attempts hard-bounced (%.1f%%, over --max-bounce-rate %.1f%%); worst domains: %s; clean the list, then resume",
-			seq, rep.HardBounces, n, 100*float64(rep.HardBounces)/float64(n), 100*r.opt.MaxBounceRate, worst(rep.BouncesByDomain, 5))}
-	}
-	return nil
 }
 
 func worst(m map[string]int, most int) string {

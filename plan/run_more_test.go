@@ -281,11 +281,8 @@ func TestRunThrottledGroupPaused(t *testing.T) {
 
 func dueAt(t *testing.T, st *store.Store, campaignID int64, at time.Time) []store.Due {
 	t.Helper()
-	var out []store.Due
-	if err := st.DueRecipients(context.Background(), campaignID, 1, at, func(d store.Due) error {
-		out = append(out, d)
-		return nil
-	}); err != nil {
+	out, _, err := st.DueRecipients(context.Background(), campaignID, 1, at, store.Start, 1<<30)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

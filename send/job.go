@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -130,6 +131,28 @@ type Runner struct {
 	// Direct: sessions go to each domain's MX hosts, so one serves one
 	// domain; with an upstream a session serves any domain.
 	Direct bool
+
+	paceMu sync.Mutex
+	pace   map[string]time.Time // each group's next free slot, across jobs
+}
+
+// slot returns when group's next message may go, spacing them evenly by
+// its hourly rate (no bursts), across every job and chunk of the run.
+func (r *Runner) slot(group string, perHour int, now time.Time) time.Time {
+	if perHour <= 0 {
+		return now
+	}
+	r.paceMu.Lock()
+	defer r.paceMu.Unlock()
+	if r.pace == nil {
+		r.pace = map[string]time.Time{}
+	}
+	at := now
+	if next := r.pace[group]; next.After(now) {
+		at = next
+	}
+	r.pace[group] = at.Add(time.Hour / time.Duration(perHour))
+	return at
 }
 
 // JobReport is what a job did.
@@ -143,6 +166,23 @@ type JobReport struct {
 
 // Attempted is how many deliveries got a verdict.
 func (r JobReport) Attempted() int { return r.Sent + r.Deferred + r.Bounced + r.Failed }
+
+// Add adds o's counts to r.
+func (r *JobReport) Add(o JobReport) {
+	r.Sent += o.Sent
+	r.Deferred += o.Deferred
+	r.Bounced += o.Bounced
+	r.Failed += o.Failed
+	r.HardBounces += o.HardBounces
+	r.Connections += o.Connections
+	r.Paused = append(r.Paused, o.Paused...)
+	if r.BouncesByDomain == nil {
+		r.BouncesByDomain = map[string]int{}
+	}
+	for d, n := range o.BouncesByDomain {
+		r.BouncesByDomain[d] += n
+	}
+}
 
 // RunJob delivers the job's recipients, each group over at most its
 // connection limit and the job over at most its total, each connection
@@ -159,49 +199,80 @@ func (r *Runner) RunJob(ctx context.Context, job Job) (JobReport, error) {
 	rec := newRecorder(r.Store)
 	defer rec.close()
 
-	queues := map[string]*queue{}
+	st := &jobState{r: r, rec: rec, cancel: cancel, report: JobReport{BouncesByDomain: map[string]int{}},
+		sem: make(chan struct{}, max(1, job.Connections)), groups: map[string]*group{}}
 	var order []string
+	queues := map[string]*queue{}
+	shared := &queue{}
 	for _, rc := range job.Recipients {
-		q := queues[rc.Group]
-		if q == nil {
+		g := st.groups[rc.Group]
+		if g == nil {
 			l, ok := job.Limits[rc.Group]
 			if !ok {
 				l = job.Default
 			}
-			q = &queue{group: rc.Group, limits: l, pause: job.Pauses[rc.Group]}
-			queues[rc.Group] = q
+			g = &group{name: rc.Group, limits: l, pause: job.Pauses[rc.Group]}
+			g.paused = g.pause.Until.After(r.Now())
+			st.groups[rc.Group] = g
+			queues[rc.Group] = &queue{}
 			order = append(order, rc.Group)
 		}
-		q.items = append(q.items, rc)
+		queues[rc.Group].items = append(queues[rc.Group].items, rc)
+		shared.items = append(shared.items, rc)
 	}
-	st := &jobState{r: r, rec: rec, cancel: cancel, report: JobReport{BouncesByDomain: map[string]int{}},
-		sem: make(chan struct{}, max(1, job.Connections))}
+	for name, g := range st.groups {
+		// A group needs no more connections at once than its recipients
+		// fill: a small domain gets its mail one message at a time.
+		perConn := max(1, g.limits.PerConnection)
+		g.inflight = make(chan struct{}, min(max(1, g.limits.Connections), (len(queues[name].items)+perConn-1)/perConn))
+	}
 	var wg sync.WaitGroup
-	for _, g := range order {
-		q := queues[g]
-		if q.pause.Until.After(r.Now()) {
-			continue // resting: its recipients wait for a later pass
+	if r.Direct {
+		// A session serves one domain's MX hosts: each group has its own
+		// queue and connections.
+		for _, name := range order {
+			g, q := st.groups[name], queues[name]
+			if g.paused {
+				continue
+			}
+			for range cap(g.inflight) {
+				wg.Go(func() { st.work(ctx, q) })
+			}
 		}
-		workers := min(max(1, q.limits.Connections), (len(q.items)+max(1, q.limits.PerConnection)-1)/max(1, q.limits.PerConnection))
-		for range workers {
-			wg.Go(func() { st.work(ctx, q) })
+	} else {
+		// An upstream takes any domain on any session: the connections
+		// share one queue in sending order, each group held to its own
+		// number of deliveries at once.
+		queues = map[string]*queue{"": shared}
+		for range min(max(1, job.Connections), len(shared.items)) {
+			wg.Go(func() { st.work(ctx, shared) })
 		}
 	}
 	wg.Wait()
 	// A paused group's untouched recipients wait for the pause's end.
-	for _, q := range queues {
-		q.mu.Lock()
-		if !q.pause.Until.After(r.Now()) {
-			q.mu.Unlock()
+	for _, g := range st.groups {
+		if !g.pause.Until.After(r.Now()) {
 			continue
 		}
-		for _, rc := range q.items {
-			if err := rec.do(context.WithoutCancel(ctx), Update{ID: rc.ID, State: StateDeferred, NextAttempt: q.pause.Until}); err != nil {
+		var wait []Recipient
+		for _, q := range queues {
+			q.mu.Lock()
+			rest := q.items[:0:0]
+			for _, rc := range q.items {
+				if rc.Group == g.name {
+					wait = append(wait, rc)
+				} else {
+					rest = append(rest, rc)
+				}
+			}
+			q.items = rest
+			q.mu.Unlock()
+		}
+		for _, rc := range append(g.skipped, wait...) {
+			if err := rec.do(context.WithoutCancel(ctx), Update{ID: rc.ID, State: StateDeferred, NextAttempt: g.pause.Until}); err != nil {
 				cancel(err)
 			}
 		}
-		q.items = nil
-		q.mu.Unlock()
 	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return st.report, cause
@@ -209,21 +280,40 @@ func (r *Runner) RunJob(ctx context.Context, job Job) (JobReport, error) {
 	return st.report, ctx.Err()
 }
 
-// queue is one group's recipients, taken in order by its connections.
+// group is one provider's (or domain's) share of a job: its limits and
+// whether it is paused.
+type group struct {
+	name     string
+	limits   Limits
+	inflight chan struct{} // deliveries under way, at most its connections
+	mu       sync.Mutex
+	paused   bool
+	pause    Pause
+	skipped  []Recipient // taken from a shared queue while paused
+}
+
+func (g *group) isPaused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.paused
+}
+
+func (g *group) skip(rc Recipient) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.skipped = append(g.skipped, rc)
+}
+
+// queue is recipients in sending order, taken by connections.
 type queue struct {
-	group  string
-	limits Limits
-	mu     sync.Mutex
-	items  []Recipient
-	paused bool
-	pause  Pause
-	next   time.Time // the hourly rate's next free slot
+	mu    sync.Mutex
+	items []Recipient
 }
 
 func (q *queue) take() (Recipient, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.paused || len(q.items) == 0 {
+	if len(q.items) == 0 {
 		return Recipient{}, false
 	}
 	r := q.items[0]
@@ -238,23 +328,8 @@ func (q *queue) putBack(r Recipient) {
 	q.items = append([]Recipient{r}, q.items...)
 }
 
-// slot returns when the next message may go, spacing them evenly by the
-// hourly rate (no bursts).
-func (q *queue) slot(now time.Time) time.Time {
-	if q.limits.PerHour <= 0 {
-		return now
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	at := now
-	if q.next.After(now) {
-		at = q.next
-	}
-	q.next = at.Add(time.Hour / time.Duration(q.limits.PerHour))
-	return at
-}
-
 type jobState struct {
+	groups map[string]*group
 	r      *Runner
 	rec    *recorder
 	cancel context.CancelCauseFunc
@@ -266,6 +341,8 @@ type jobState struct {
 // work is one connection's loop: take a recipient, deliver it, until the
 // queue is empty or the group is paused.
 func (st *jobState) work(ctx context.Context, q *queue) {
+	l := &ledger{st: st}
+	defer l.flush(context.WithoutCancel(ctx))
 	var sess *Session
 	var sessDomain string
 	closeSess := func(polite bool) {
@@ -286,20 +363,47 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 		if !ok {
 			return
 		}
-		if at := q.slot(st.r.Now()); at.After(st.r.Now()) {
+		g := st.groups[rc.Group]
+		if g.isPaused() {
+			if st.r.Direct {
+				q.putBack(rc) // the whole queue is this group's: it waits
+				return
+			}
+			g.skip(rc)
+			continue
+		}
+		if at := st.r.slot(g.name, g.limits.PerHour, st.r.Now()); at.After(st.r.Now()) {
+			l.flush(ctx) // nothing waits unrecorded while we pace
 			if !sleep(ctx, at.Sub(st.r.Now())) {
+				q.putBack(rc)
 				return
 			}
 		}
-		if sess != nil && (sess.Messages >= max(1, q.limits.PerConnection) ||
-			q.limits.MaxAge > 0 && time.Since(sess.Opened) >= q.limits.MaxAge ||
+		if !st.r.Direct {
+			select {
+			case g.inflight <- struct{}{}:
+			case <-ctx.Done():
+				q.putBack(rc)
+				return
+			}
+			if g.isPaused() { // paused while we waited our turn
+				g.release(false)
+				g.skip(rc)
+				continue
+			}
+		}
+		if sess != nil && (sess.Messages >= max(1, g.limits.PerConnection) ||
+			g.limits.MaxAge > 0 && time.Since(sess.Opened) >= g.limits.MaxAge ||
 			st.r.Direct && rc.Domain != sessDomain) {
 			closeSess(true)
 		}
 		if sess == nil {
+			l.flush(ctx) // nothing waits unrecorded while a connection opens
 			select {
 			case st.sem <- struct{}{}:
 			case <-ctx.Done():
+				g.release(st.r.Direct)
+				q.putBack(rc)
 				return
 			}
 			s, err := st.r.Opener.Open(ctx, rc.Domain)
@@ -308,10 +412,12 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 				if ctx.Err() != nil {
 					// The run is stopping: the failure is ours, not the
 					// server's, and the recipient waits untouched.
+					g.release(st.r.Direct)
 					q.putBack(rc)
 					return
 				}
-				st.outcome(ctx, q, rc, Classify(err), true)
+				l.add(st.outcome(g, rc, Classify(err), true))
+				g.release(st.r.Direct)
 				continue
 			}
 			sess, sessDomain = s, rc.Domain
@@ -319,15 +425,61 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 			st.report.Connections++
 			st.mu.Unlock()
 		}
-		if err := st.deliver(ctx, q, sess, rc); err != nil {
+		err := st.deliver(ctx, l, g, sess, rc)
+		g.release(st.r.Direct)
+		if err != nil {
 			closeSess(false)
 		}
 	}
 }
 
+// release ends a delivery counted against the group's connections.
+func (g *group) release(direct bool) {
+	if !direct {
+		<-g.inflight
+	}
+}
+
+// ledger holds one connection's outcomes until its next write: the
+// previous message's outcome and the next one's "sending" mark go to the
+// store in one commit.
+type ledger struct {
+	st  *jobState
+	ups []Update
+	evs []Event
+}
+
+func (l *ledger) add(u Update, ev Event) {
+	l.ups = append(l.ups, u)
+	if ev.Kind != "" {
+		l.evs = append(l.evs, ev)
+	}
+}
+
+// flush records what the ledger holds, and more, durably; then reports
+// the events.
+func (l *ledger) flush(ctx context.Context, more ...Update) error {
+	ups := append(l.ups, more...)
+	if len(ups) == 0 {
+		return nil
+	}
+	err := l.st.rec.do(ctx, ups...)
+	if err != nil {
+		l.st.cancel(err)
+		return err
+	}
+	if l.st.r.Events != nil {
+		for _, ev := range l.evs {
+			l.st.r.Events(ev)
+		}
+	}
+	l.ups, l.evs = l.ups[:0], l.evs[:0]
+	return nil
+}
+
 // deliver sends one recipient's message on sess. An error means the
 // session is broken.
-func (st *jobState) deliver(ctx context.Context, q *queue, sess *Session, rc Recipient) error {
+func (st *jobState) deliver(ctx context.Context, l *ledger, g *group, sess *Session, rc Recipient) error {
 	var buf bytes.Buffer
 	env, err := st.r.Composer.Compose(&buf, message.Recipient{Email: rc.Email, Values: rc.Values})
 	if err != nil {
@@ -336,35 +488,26 @@ func (st *jobState) deliver(ctx context.Context, q *queue, sess *Session, rc Rec
 	}
 	// Marked sending, durably, before DATA: a crash from here on leaves it
 	// to be sent again, never lost.
-	if err := st.rec.do(ctx, Update{ID: rc.ID, State: StateSending}); err != nil {
-		st.cancel(err)
+	if err := l.flush(ctx, Update{ID: rc.ID, State: StateSending}); err != nil {
 		return err
 	}
 	// A stop (Ctrl-C, SIGTERM) takes no new recipients but lets the
 	// transaction under way finish: its outcome is then known, not guessed.
 	outs, err := sess.Send(context.WithoutCancel(ctx), env.MailFrom, []string{env.RcptTo}, buf.Bytes())
-	st.outcome(ctx, q, rc, outs[0], true)
+	l.add(st.outcome(g, rc, outs[0], true))
 	return err
 }
 
-// outcome records what happened to rc and acts on it for the group and
-// the run.
-func (st *jobState) outcome(ctx context.Context, q *queue, rc Recipient, o Outcome, attempted bool) {
+// outcome decides what happened to rc, acts on it for the group and the
+// run, and returns the update to record and the event to report.
+func (st *jobState) outcome(g *group, rc Recipient, o Outcome, attempted bool) (u Update, ev Event) {
 	now := st.r.Now()
-	u := Update{ID: rc.ID, Reply: o.Reply(), Attempted: attempted, Email: rc.Email}
-	ev := Event{Email: rc.Email, Group: rc.Group, Reply: o.Reply()}
+	u = Update{ID: rc.ID, Reply: o.Reply(), Attempted: attempted, Email: rc.Email}
+	ev = Event{Email: rc.Email, Group: rc.Group, Reply: o.Reply()}
 	first := rc.FirstAttempt
 	if first.IsZero() {
 		first = now
 	}
-	defer func() {
-		if err := st.rec.do(context.WithoutCancel(ctx), u); err != nil {
-			st.cancel(err)
-		}
-		if st.r.Events != nil && ev.Kind != "" {
-			st.r.Events(ev)
-		}
-	}()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch o.Kind {
@@ -384,7 +527,7 @@ func (st *jobState) outcome(ctx context.Context, q *queue, rc Recipient, o Outco
 		u = Update{ID: rc.ID, State: StatePending}
 		st.cancel(&FatalError{Msg: o.Fix() + " (server said: " + o.Reply() + ")"})
 	case Throttled:
-		p := st.pauseGroup(q, now, o.Reply())
+		p := st.pauseGroup(g, now, o.Reply())
 		u.State, u.NextAttempt, ev.Kind = StateDeferred, p.Until, "deferred"
 		st.report.Deferred++
 	default: // Deferred, TooManyRecipients (one recipient a message)
@@ -392,36 +535,38 @@ func (st *jobState) outcome(ctx context.Context, q *queue, rc Recipient, o Outco
 			u.State, ev.Kind = StateFailed, "failed"
 			u.Reply = "gave up after " + st.r.Policy.MaxAge.String() + ": " + u.Reply
 			st.report.Failed++
-			return
+			return u, ev
 		}
 		u.State, ev.Kind = StateDeferred, "deferred"
 		u.NextAttempt = now.Add(backoff(st.r.Policy.Retry, rc.Attempts))
 		st.report.Deferred++
 	}
+	return u, ev
 }
 
-// pauseGroup rests the group: its connections stop taking recipients,
-// and the cooldown doubles on each new pause. Called with st.mu held.
-func (st *jobState) pauseGroup(q *queue, now time.Time, reason string) Pause {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.paused {
-		return q.pause
+// pauseGroup rests the group: its connections stop taking its
+// recipients, and the cooldown doubles on each new pause. Called with
+// st.mu held.
+func (st *jobState) pauseGroup(g *group, now time.Time, reason string) Pause {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused {
+		return g.pause
 	}
 	cd := st.r.Policy.Cooldown
-	if q.pause.Cooldown > 0 {
-		cd = 2 * q.pause.Cooldown
+	if g.pause.Cooldown > 0 {
+		cd = 2 * g.pause.Cooldown
 	}
-	q.paused = true
-	q.pause = Pause{Group: q.group, Until: now.Add(cd), Cooldown: cd, Reason: reason}
-	st.report.Paused = append(st.report.Paused, q.pause)
-	if err := st.r.Store.Pause(context.Background(), q.pause); err != nil {
+	g.paused = true
+	g.pause = Pause{Group: g.name, Until: now.Add(cd), Cooldown: cd, Reason: reason}
+	st.report.Paused = append(st.report.Paused, g.pause)
+	if err := st.r.Store.Pause(context.Background(), g.pause); err != nil {
 		st.cancel(err)
 	}
 	if st.r.Events != nil {
-		st.r.Events(Event{Kind: "paused", Group: q.group, Reply: reason, PausedFor: cd})
+		st.r.Events(Event{Kind: "paused", Group: g.name, Reply: reason, PausedFor: cd})
 	}
-	return q.pause
+	return g.pause
 }
 
 func backoff(schedule []time.Duration, attempts int) time.Duration {
@@ -452,7 +597,7 @@ type recorder struct {
 }
 
 type recordReq struct {
-	u   Update
+	us  []Update
 	err chan error
 }
 
@@ -478,9 +623,9 @@ func (r *recorder) loop() {
 				break more
 			}
 		}
-		us := make([]Update, len(batch))
-		for i, q := range batch {
-			us[i] = q.u
+		var us []Update
+		for _, q := range batch {
+			us = append(us, q.us...)
 		}
 		err := r.store.Apply(context.Background(), us)
 		for _, q := range batch {
@@ -489,9 +634,9 @@ func (r *recorder) loop() {
 	}
 }
 
-// do records u and returns once it is committed.
-func (r *recorder) do(ctx context.Context, u Update) error {
-	req := recordReq{u: u, err: make(chan error, 1)}
+// do records us and returns once they are committed.
+func (r *recorder) do(ctx context.Context, us ...Update) error {
+	req := recordReq{us: slices.Clone(us), err: make(chan error, 1)}
 	select {
 	case r.reqs <- req:
 	case <-ctx.Done():

@@ -110,6 +110,12 @@ type NewCampaign struct {
 func (s *Store) CreateCampaign(ctx context.Context, nc NewCampaign, replace bool) error {
 	c := nc.Campaign
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// A bulk insert wants a big page cache; the connection goes back
+		// to the pool with the usual one.
+		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
+			return err
+		}
+		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -8192`)
 		var oldID int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM campaigns WHERE name = ?`, c.Name).Scan(&oldID)
 		switch {

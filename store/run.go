@@ -82,38 +82,52 @@ type Due struct {
 	FirstAttemptAt time.Time // zero before the first attempt
 }
 
-// DueRecipients streams job's recipients that are pending, deferred and
-// due by now, or left sending by a run that died, in sending order.
-func (s *Store) DueRecipients(ctx context.Context, campaignID int64, job int, now time.Time, fn func(Due) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, row, email, domain, grp, fields, state, attempts, COALESCE(first_attempt_at, 0)
-		FROM recipients WHERE campaign_id = ? AND job_seq = ? AND state IN ('pending', 'deferred', 'sending')
-		AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY slot, grp`, campaignID, job, now.Unix())
+// Cursor is a position in a job's sending order.
+type Cursor struct {
+	Slot float64
+	ID   int64
+}
+
+// Start is the cursor before a job's first recipient.
+var Start = Cursor{Slot: -1}
+
+// DueRecipients returns up to limit of job's recipients after cur, in
+// sending order, that are pending, deferred and due by now, or left
+// sending by a run that died; and the cursor after the last one.
+func (s *Store) DueRecipients(ctx context.Context, campaignID int64, job int, now time.Time, cur Cursor, limit int) ([]Due, Cursor, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, row, email, domain, grp, fields, state, attempts, COALESCE(first_attempt_at, 0), slot
+		FROM recipients WHERE campaign_id = ? AND job_seq = ? AND (slot > ? OR slot = ? AND id > ?)
+		AND state IN ('pending', 'deferred', 'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+		ORDER BY slot, id LIMIT ?`, campaignID, job, cur.Slot, cur.Slot, cur.ID, now.Unix(), limit)
 	if err != nil {
-		return fmt.Errorf("store %s: due recipients: %w", s.path, err)
+		return nil, cur, fmt.Errorf("store %s: due recipients: %w", s.path, err)
 	}
 	defer rows.Close()
 	var list []Due
 	for rows.Next() {
 		var d Due
 		var first int64
-		if err := rows.Scan(&d.ID, &d.Row, &d.Email, &d.Domain, &d.Group, &d.Fields, &d.State, &d.Attempts, &first); err != nil {
-			return fmt.Errorf("store %s: due recipients: %w", s.path, err)
+		if err := rows.Scan(&d.ID, &d.Row, &d.Email, &d.Domain, &d.Group, &d.Fields, &d.State, &d.Attempts, &first, &cur.Slot); err != nil {
+			return nil, cur, fmt.Errorf("store %s: due recipients: %w", s.path, err)
 		}
+		cur.ID = d.ID
 		if first > 0 {
 			d.FirstAttemptAt = time.Unix(first, 0)
 		}
 		list = append(list, d)
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	return list, cur, rows.Err()
+}
+
+// CountDue counts what DueRecipients would return for the whole job.
+func (s *Store) CountDue(ctx context.Context, campaignID int64, job int, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients WHERE campaign_id = ? AND job_seq = ?
+		AND state IN ('pending', 'deferred', 'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`, campaignID, job, now.Unix()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store %s: due recipients: %w", s.path, err)
 	}
-	rows.Close()
-	for _, d := range list {
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return n, nil
 }
 
 // Update is a change of one recipient's state.
@@ -136,14 +150,17 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 		return nil
 	}
 	now := time.Now().Unix()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		up, err := tx.PrepareContext(ctx, `UPDATE recipients SET state = ?, reply = CASE WHEN ? = '' THEN reply ELSE ? END,
+	s.applyOnce.Do(func() {
+		s.applyStmt, s.applyErr = s.db.PrepareContext(ctx, `UPDATE recipients SET state = ?, reply = CASE WHEN ? = '' THEN reply ELSE ? END,
 			next_attempt_at = ?, attempts = attempts + ?, first_attempt_at = COALESCE(first_attempt_at, CASE WHEN ? THEN ? END),
 			updated_at = ? WHERE id = ?`)
-		if err != nil {
-			return err
-		}
-		defer up.Close()
+	})
+	if s.applyErr != nil {
+		return fmt.Errorf("store %s: record outcomes: %w", s.path, s.applyErr)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Prepared once for the store: a run commits thousands of times.
+		up := tx.StmtContext(ctx, s.applyStmt)
 		for _, u := range updates {
 			var next any
 			if !u.NextAttempt.IsZero() {

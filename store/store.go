@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -28,6 +29,10 @@ var migrations embed.FS
 type Store struct {
 	db   *sql.DB
 	path string
+
+	applyOnce sync.Once
+	applyStmt *sql.Stmt
+	applyErr  error
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -41,7 +46,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store %s: is a directory", path)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-65536)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-8192)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -63,7 +68,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.applyStmt != nil {
+		s.applyStmt.Close()
+	}
+	return s.db.Close()
+}
 
 // migrate applies, in order and each in its own transaction, the embedded
 // migrations the database has not seen yet.
