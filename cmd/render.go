@@ -92,7 +92,7 @@ func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
 }
 
 func renderRunSummary(w io.Writer, sum *plan.RunSummary) error {
-	s := statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, nil)
+	s := statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, sum.Times)
 	s.Jobs = nil
 	if err := renderStatus(w, s); err != nil {
 		return err

@@ -155,7 +155,7 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 		return notFoundIsUsage(err)
 	}
 	if o.json {
-		return writeJSON(io.Out, map[string]any{"event": "summary", "status": statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, nil), "resent": sum.Resent})
+		return writeJSON(io.Out, map[string]any{"event": "summary", "status": statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, sum.Times), "resent": sum.Resent})
 	}
 	return renderRunSummary(io.Out, sum)
 }

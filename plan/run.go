@@ -68,6 +68,7 @@ type RunSummary struct {
 	Resent   int64 // recipients a dead run left sending, sent again
 	NextDue  time.Time
 	Pauses   map[string]store.Pause
+	Times    map[int][2]time.Time // each job's start and end
 }
 
 // ErrProgress refuses to start a campaign that has progress without
@@ -172,6 +173,7 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 	}
 	sum.NextDue, _ = st.NextDue(wctx, c.ID)
 	sum.Pauses, _ = st.Pauses(wctx, c.ID)
+	sum.Times, _ = st.JobTimes(wctx, c.ID)
 	return sum, runErr
 }
 
