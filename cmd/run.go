@@ -26,6 +26,7 @@ type runOptions struct {
 	via, helo, ca      string
 	retry              string
 	maxAge, cooldown   time.Duration
+	timeouts           send.Timeouts
 	maxBounceRate      float64
 	port               int
 	dns                dnsFlags
@@ -79,6 +80,9 @@ sender error or bounce guard), 130/143 interrupted (SIGINT/SIGTERM).`,
 	f.DurationVar(&o.maxAge, "max-age", 48*time.Hour, "give up on a recipient this long after its first attempt")
 	f.DurationVar(&o.cooldown, "cooldown", 30*time.Minute, "first pause of a provider that throttles (doubles each time)")
 	f.Float64Var(&o.maxBounceRate, "max-bounce-rate", 0.05, "pause the campaign when a job's hard bounces pass this share")
+	f.DurationVar(&o.timeouts.Dial, "connect-timeout", send.DefaultTimeouts.Dial, "timeout of each TCP connect")
+	f.DurationVar(&o.timeouts.Command, "command-timeout", send.DefaultTimeouts.Command, "timeout of the greeting and each SMTP command (RFC 5321: 5m)")
+	f.DurationVar(&o.timeouts.Final, "data-timeout", send.DefaultTimeouts.Final, "timeout of the reply to the end of DATA (RFC 5321: 10m)")
 	f.IntVar(&o.port, "port", 0, "connect to MX hosts on this port instead of 25 (testing)")
 	f.MarkHidden("port")
 	o.dns.register(f)
@@ -98,7 +102,10 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 			return usagef("--retry-schedule: %v", err)
 		}
 	}
-	dialer := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: send.DefaultTimeouts, Port: o.port}
+	if o.timeouts.Dial <= 0 || o.timeouts.Command <= 0 || o.timeouts.Final <= 0 {
+		return usagef("--connect-timeout, --command-timeout and --data-timeout must be positive")
+	}
+	dialer := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: o.timeouts, Port: o.port}
 	if dialer.TLS, err = tlsConfig(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
 		return usagef("--ca: %v", err)
 	}
@@ -297,6 +304,33 @@ func (e *runEvents) log(msg string) {
 
 func (e *runEvents) wait(what string, until time.Time) {
 	e.log(fmt.Sprintf("waiting for %s until %s (%s)", what, until.Local().Format(time.RFC3339), time.Until(until).Round(time.Second)))
+	if !e.io.Interactive() || e.json {
+		return
+	}
+	// A countdown on a terminal: the bar fills as the wait passes, and
+	// the next log line (the job starting) replaces it.
+	total := time.Until(until)
+	e.mu.Lock()
+	bar := progressbar.NewOptions64(int64(total/time.Second)+1, progressbar.OptionSetWriter(e.io.ErrOut),
+		progressbar.OptionSetDescription("next: "+what), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+	e.bar = bar
+	e.mu.Unlock()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for range t.C {
+			e.mu.Lock()
+			if e.bar != bar {
+				e.mu.Unlock()
+				return
+			}
+			bar.Set64(int64((total - time.Until(until)) / time.Second))
+			e.mu.Unlock()
+			if !time.Now().Before(until) {
+				return
+			}
+		}
+	}()
 }
 
 func (e *runEvents) finish() {
