@@ -50,10 +50,16 @@ type dnsFlags struct {
 func (d *dnsFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&d.noMX, "no-mx", false, "skip the MX checks (syntax, duplicates and suppressions only)")
 	f.BoolVar(&d.strict, "strict", false, "reject addresses whose domain DNS could not verify (SERVFAIL, timeout)")
-	f.StringVar(&d.resolver, "resolver", envOr("RELAYCTL_RESOLVER", ""), "DNS server HOST:PORT for every query (env RELAYCTL_RESOLVER; default: /etc/resolv.conf)")
-	f.DurationVar(&d.timeout, "dns-timeout", 5*time.Second, "timeout of each DNS query (each is tried twice)")
+	d.registerResolver(f)
 	f.IntVar(&d.concurrency, "dns-concurrency", 32, "domains checked at once")
 	f.DurationVar(&d.cacheTTL, "dns-cache-ttl", 24*time.Hour, "reuse domain verdicts from the store this fresh (0: always ask DNS)")
+}
+
+// registerResolver adds only the flags that choose and bound the DNS
+// server, for commands that look up but do not check lists.
+func (d *dnsFlags) registerResolver(f *pflag.FlagSet) {
+	f.StringVar(&d.resolver, "resolver", envOr("RELAYCTL_RESOLVER", ""), "DNS server HOST:PORT for every query (env RELAYCTL_RESOLVER; default: /etc/resolv.conf)")
+	f.DurationVar(&d.timeout, "dns-timeout", 5*time.Second, "timeout of each DNS query (each is tried twice)")
 }
 
 func (d *dnsFlags) apply(opt *listclean.Options) error {

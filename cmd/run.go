@@ -85,7 +85,7 @@ sender error or bounce guard), 130/143 interrupted (SIGINT/SIGTERM).`,
 	f.DurationVar(&o.timeouts.Final, "data-timeout", send.DefaultTimeouts.Final, "timeout of the reply to the end of DATA (RFC 5321: 10m)")
 	f.IntVar(&o.port, "port", 0, "connect to MX hosts on this port instead of 25 (testing)")
 	f.MarkHidden("port")
-	o.dns.register(f)
+	o.dns.registerResolver(f)
 	return c
 }
 
