@@ -596,6 +596,9 @@ type recorder struct {
 	done  chan struct{}
 }
 
+// commitWindow is how long the recorder gathers writes into one commit.
+const commitWindow = 100 * time.Microsecond
+
 type recordReq struct {
 	us  []Update
 	err chan error
@@ -609,8 +612,14 @@ func newRecorder(s Store) *recorder {
 
 func (r *recorder) loop() {
 	defer close(r.done)
+	timer := time.NewTimer(0)
+	<-timer.C
 	for req := range r.reqs {
 		batch := []recordReq{req}
+		// Wait a moment for the other connections' writes: one commit for
+		// several of them costs little more than for one, and every
+		// connection is waiting on its own anyway.
+		timer.Reset(commitWindow)
 	more:
 		for len(batch) < 512 {
 			select {
@@ -619,8 +628,14 @@ func (r *recorder) loop() {
 					break more
 				}
 				batch = append(batch, q)
-			default:
+			case <-timer.C:
 				break more
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
 			}
 		}
 		var us []Update
