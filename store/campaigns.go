@@ -115,7 +115,7 @@ func (s *Store) CreateCampaign(ctx context.Context, nc NewCampaign, replace bool
 		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -65536`); err != nil {
 			return err
 		}
-		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -8192`)
+		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2048`)
 		var oldID int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM campaigns WHERE name = ?`, c.Name).Scan(&oldID)
 		switch {
