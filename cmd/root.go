@@ -28,6 +28,7 @@ const (
 	ExitError       = 1   // anything else: network, store, I/O
 	ExitUsage       = 2   // bad command line, or bad input such as an unreadable list
 	ExitStopped     = 3   // run stopped by the sender's own fault: fatal reply, bounce guard
+	ExitLocked      = 4   // another run holds the campaign (an overlapping cron run)
 	ExitInterrupted = 130 // stopped by SIGINT
 	ExitTerminated  = 143 // stopped by SIGTERM
 )
@@ -91,6 +92,9 @@ func exitCode(ctx context.Context, err error) int {
 	if errors.As(err, &se) {
 		return ExitStopped
 	}
+	if errors.Is(err, store.ErrLocked) {
+		return ExitLocked
+	}
 	var ue usageError
 	var ie *listclean.InputError
 	var pe *plan.PlanError
@@ -127,7 +131,8 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 delivers them through a relay, unattended and resumable.
 
 Exit codes: 0 done, 1 error, 2 bad usage or input, 3 run stopped by the
-sender's own fault, 130 interrupted (SIGINT), 143 terminated (SIGTERM).`,
+sender's own fault, 4 another run holds the campaign, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

@@ -56,7 +56,9 @@ unfinished campaign is run: "relayctl run --resume --once" every few
 minutes is the cron line. --once does what is due and exits.
 
 Exit status: 0 done or waiting, 1 error, 2 bad usage, 3 stopped (fatal
-sender error or bounce guard), 130/143 interrupted (SIGINT/SIGTERM).`,
+sender error or bounce guard), 4 another run holds the campaign (an
+overlapping cron run: nothing was done), 130/143 interrupted
+(SIGINT/SIGTERM).`,
 		Example: `  relayctl run agm-2026
   relayctl run --resume --once            # from cron
   RELAYCTL_SMTP_PASSWORD=... relayctl run agm-2026 --via smtp://postmaster@mg.example.org:587`,
@@ -156,7 +158,7 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 			}
 			return stoppedError{err}
 		}
-		if errors.Is(err, plan.ErrProgress) || errors.Is(err, store.ErrLocked) {
+		if errors.Is(err, plan.ErrProgress) {
 			return usageError{err}
 		}
 		return notFoundIsUsage(err)

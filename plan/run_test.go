@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,5 +69,38 @@ func TestRunUpstreamSmoke(t *testing.T) {
 		if h != "relay.example.org" {
 			t.Errorf("EHLO %q, want relay.example.org", h)
 		}
+	}
+}
+
+// A live run's lock keeps a second run out; a dead holder's is taken over.
+func TestRunLock(t *testing.T) {
+	st, name := planSmall(t, 3, 3, 0)
+	ctx := context.Background()
+	c, _, _, err := st.Campaign(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := func(pid int) bool { return pid == 4242 }
+	if _, err := st.AcquireLock(ctx, c.ID, "other run", "h", 4242, time.Hour, alive); err != nil {
+		t.Fatal(err)
+	}
+	srv := smtptest.Start(t, smtptest.Options{})
+	up, _ := send.ParseUpstream(fmt.Sprintf("smtp://%s?tls=none", srv.Addr))
+	opt := plan.RunOptions{Campaign: name, Opener: &send.Dialer{HELO: "relay.example.org", Timeouts: send.DefaultTimeouts, Upstream: up},
+		Policy: send.DefaultPolicy, Holder: "test", Host: "h", PID: 1, Alive: alive}
+	if _, err := plan.Run(ctx, st, opt); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second run: %v, want ErrLocked", err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("the locked-out run sent %d messages", n)
+	}
+	// The holder dies: its lock is taken over.
+	opt.Alive = func(int) bool { return false }
+	sum, err := plan.Run(ctx, st, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Total[store.StateSent] != 3 {
+		t.Errorf("after takeover: %v", sum.Counts.Total)
 	}
 }
