@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,5 +103,63 @@ func TestRunLock(t *testing.T) {
 	}
 	if sum.Counts.Total[store.StateSent] != 3 {
 		t.Errorf("after takeover: %v", sum.Counts.Total)
+	}
+}
+
+// A connection dropped in the middle of DATA defers the recipient (the
+// server never said 250), and the retry delivers it: nobody is lost.
+func TestRunDroppedMidDataResent(t *testing.T) {
+	st, name := planSmall(t, 9, 9, 0)
+	srv := smtptest.Start(t, smtptest.Options{})
+	const victim = "user4@d1.example.test"
+	var mu sync.Mutex
+	dropped := 0
+	srv.SetHooks(smtptest.Hooks{Data: func(m smtptest.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if m.To[0] == victim && dropped == 0 {
+			dropped++
+			return smtptest.ErrDrop
+		}
+		return nil
+	}})
+	up, err := send.ParseUpstream(fmt.Sprintf("smtp://%s?tls=none", srv.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var events []send.Event
+	opt := plan.RunOptions{Campaign: name, Opener: &send.Dialer{HELO: "relay.example.org", Timeouts: send.DefaultTimeouts, Upstream: up},
+		Policy: send.Policy{Retry: []time.Duration{10 * time.Millisecond}, MaxAge: time.Hour, Cooldown: time.Hour},
+		Holder: "test", Host: "h", PID: os.Getpid(),
+		Events: func(e send.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }}
+	sum, err := plan.Run(ctx, st, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Total[store.StateSent] != 9 || sum.Campaign.State != plan.CampaignDone {
+		t.Errorf("counts %v, state %s; want 9 sent, done", sum.Counts.Total, sum.Campaign.State)
+	}
+	deferred := 0
+	for _, e := range events {
+		if e.Email == victim && e.Kind == "deferred" {
+			deferred++
+			if !strings.Contains(e.Reply, "connection") && !strings.Contains(e.Reply, "EOF") {
+				t.Errorf("deferral reply %q does not say the connection dropped", e.Reply)
+			}
+		}
+	}
+	if deferred != 1 || dropped != 1 {
+		t.Errorf("%s deferred %d times, dropped %d; want 1 and 1", victim, deferred, dropped)
+	}
+	kept := 0
+	for _, m := range srv.Messages() {
+		if m.To[0] == victim {
+			kept++
+		}
+	}
+	if kept != 1 {
+		t.Errorf("%s delivered %d times after the drop, want once", victim, kept)
 	}
 }
