@@ -128,7 +128,7 @@ func NewComposer(spec Spec, now func() time.Time) (*Composer, error) {
 	}
 	from, err := mail.ParseAddressList(h.Get("From"))
 	if err != nil || len(from) != 1 {
-		return nil, fmt.Errorf("From: want exactly one address, got %q", h.Get("From"))
+		return nil, fmt.Errorf("the From header must hold exactly one address, not %q", h.Get("From"))
 	}
 	c.from = from[0]
 	_, domain, _ := strings.Cut(c.from.Address, "@")
