@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 // SERVFAIL and any other name NXDOMAIN.
 var scriptZone = []string{
 	"ok.test. 300 IN MX 10 mx.ok.test.",
+	"mx.ok.test. 300 IN A 127.0.0.1",
 	"nullmx.test. 300 IN MX 0 .",
 	"aonly.test. 300 IN A 192.0.2.1",
 	`nohost.test. 300 IN TXT "no mail here"`,
@@ -59,6 +61,8 @@ func TestScripts(t *testing.T) {
 			go sk.Serve()
 			env.Defer(func() { sk.Close() })
 			env.Setenv("SMTP", sk.Addr)
+			_, port, _ := strings.Cut(sk.Addr, ":")
+			env.Setenv("SMTP_PORT", port)
 			env.Setenv("DNS", srv.Addr)
 			env.Setenv("DNS_SILENT", silent.Addr)
 			// A script that forgets --resolver must still not ask real DNS.
