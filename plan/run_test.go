@@ -5,46 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/smtptest"
-	"github.com/relayctl/relayctl/listclean"
-	"github.com/relayctl/relayctl/message"
 	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/send"
 	"github.com/relayctl/relayctl/store"
 )
 
-// planSmall plans n recipients at example.test domains into a fresh store.
+// planSmall plans n recipients at example.test domains into a fresh store,
+// in jobs of perJob, gap apart.
 func planSmall(t *testing.T, n, perJob int, gap time.Duration) (*store.Store, string) {
 	t.Helper()
-	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("email,first_name\n")
-	for i := range n {
-		fmt.Fprintf(&b, "user%d@d%d.example.test,Name%d\n", i, i%3, i)
-	}
-	list := filepath.Join(dir, "list.csv")
-	os.WriteFile(list, []byte(b.String()), 0o644)
-	st, err := store.Open(context.Background(), filepath.Join(dir, "r.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tpl, err := message.ParseTemplate("From: Club <news@example.org>\nSubject: Hi {{.first_name}}\n\nHello {{.first_name}}\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = plan.Plan(context.Background(), st, plan.Options{Clean: listclean.Options{Input: list}, Name: "c", Template: tpl,
-		PerJob: perJob, Gap: gap, Start: time.Now(), Connections: 4, PerConnection: 100, PerMessage: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, "c"
+	return planWith(t, n, func(o *plan.Options) { o.PerJob, o.Gap = perJob, gap })
 }
 
 func TestRunUpstreamSmoke(t *testing.T) {
