@@ -280,14 +280,7 @@ func (r *runner) wait(ctx context.Context, what string, until time.Time) bool {
 	if r.opt.Wait != nil {
 		r.opt.Wait(what, until)
 	}
-	t := time.NewTimer(time.Until(until))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return send.Sleep(ctx, time.Until(until))
 }
 
 // chunk is how many recipients a run holds in memory at once: a job is

@@ -374,7 +374,7 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 		}
 		if at := st.r.slot(g.name, g.limits.PerHour, st.r.Now()); at.After(st.r.Now()) {
 			l.flush(ctx) // nothing waits unrecorded while we pace
-			if !sleep(ctx, at.Sub(st.r.Now())) {
+			if !Sleep(ctx, at.Sub(st.r.Now())) {
 				q.putBack(rc)
 				return
 			}
@@ -576,7 +576,9 @@ func backoff(schedule []time.Duration, attempts int) time.Duration {
 	return schedule[min(attempts, len(schedule)-1)]
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d, or less if ctx ends first; it reports whether the
+// whole wait passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
