@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -105,7 +103,7 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 		return usagef("--connect-timeout, --command-timeout and --data-timeout must be positive")
 	}
 	dialer := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: o.timeouts, Port: o.port}
-	if dialer.TLS, err = tlsConfig(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
+	if dialer.TLS, err = send.TLSWithCA(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
 		return usagef("--ca: %v", err)
 	}
 	via, password := cfg.Upstream()
@@ -166,28 +164,15 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	return renderRunSummary(io.Out, sum)
 }
 
-// onlyUnfinished names the one campaign not done, for "run --resume";
-// with newest, the newest campaign when every one is finished (status).
+// onlyUnfinished names the campaign to act on when none is named; the
+// choice is plan's, the error the caller's to fix.
 func onlyUnfinished(cmd *cobra.Command, st *store.Store, newest bool) (string, error) {
-	cs, err := st.Campaigns(cmd.Context())
-	if err != nil {
-		return "", err
+	name, err := plan.Pick(cmd.Context(), st, newest)
+	var ce *plan.ChoiceError
+	if errors.As(err, &ce) {
+		return "", usageError{err}
 	}
-	var open []string
-	for _, c := range cs {
-		if c.State != plan.CampaignDone && c.State != plan.CampaignExpired {
-			open = append(open, c.Name)
-		}
-	}
-	switch {
-	case len(open) == 1:
-		return open[0], nil
-	case len(open) > 1:
-		return "", usagef("%d unfinished campaigns (%s): name one", len(open), strings.Join(open, ", "))
-	case newest && len(cs) > 0:
-		return cs[0].Name, nil
-	}
-	return "", usagef("no unfinished campaign (relayctl plans lists them)")
+	return name, err
 }
 
 func parseSchedule(s string) ([]time.Duration, error) {
@@ -200,24 +185,6 @@ func parseSchedule(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-func tlsConfig(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
-	}
-	return &tls.Config{RootCAs: pool}, nil
 }
 
 func hostname() string {

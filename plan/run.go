@@ -424,3 +424,38 @@ func (m MXResolver) LookupMX(ctx context.Context, domain string) ([]send.MX, boo
 func (m MXResolver) LookupAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	return m.R.Addrs(ctx, host)
 }
+
+// ChoiceError says why no campaign could be picked for the caller.
+type ChoiceError struct{ Msg string }
+
+func (e *ChoiceError) Error() string { return e.Msg }
+
+// CampaignLister lists campaigns, newest first.
+type CampaignLister interface {
+	Campaigns(ctx context.Context) ([]*store.Campaign, error)
+}
+
+// Pick names the campaign a command acts on when none is named: the one
+// not done or expired ("relayctl run --resume" from cron); with newest,
+// the newest campaign when every one is finished (status).
+func Pick(ctx context.Context, st CampaignLister, newest bool) (string, error) {
+	cs, err := st.Campaigns(ctx)
+	if err != nil {
+		return "", err
+	}
+	var open []string
+	for _, c := range cs {
+		if c.State != CampaignDone && c.State != CampaignExpired {
+			open = append(open, c.Name)
+		}
+	}
+	switch {
+	case len(open) == 1:
+		return open[0], nil
+	case len(open) > 1:
+		return "", &ChoiceError{Msg: fmt.Sprintf("%d unfinished campaigns (%s): name one", len(open), strings.Join(open, ", "))}
+	case newest && len(cs) > 0:
+		return cs[0].Name, nil
+	}
+	return "", &ChoiceError{Msg: "no unfinished campaign (relayctl plans lists them)"}
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/smtptest"
+	"github.com/relayctl/relayctl/listclean"
+	"github.com/relayctl/relayctl/message"
 	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/send"
 	"github.com/relayctl/relayctl/store"
@@ -137,5 +139,35 @@ func TestRunDroppedMidDataResent(t *testing.T) {
 	}
 	if kept != 1 {
 		t.Errorf("%s delivered %d times after the drop, want once", victim, kept)
+	}
+}
+
+// Pick chooses the one unfinished campaign, refuses to guess among
+// several, and for status falls back to the newest.
+func TestPick(t *testing.T) {
+	ctx := context.Background()
+	st, name := planSmall(t, 3, 3, 0)
+	if got, err := plan.Pick(ctx, st, false); err != nil || got != name {
+		t.Errorf("one planned campaign: %q, %v", got, err)
+	}
+	c, _, _, _ := st.Campaign(ctx, name)
+	st.SetCampaignState(ctx, c.ID, plan.CampaignDone, "")
+	var ce *plan.ChoiceError
+	if _, err := plan.Pick(ctx, st, false); !errors.As(err, &ce) {
+		t.Errorf("every campaign done, run: %v, want a ChoiceError", err)
+	}
+	if got, err := plan.Pick(ctx, st, true); err != nil || got != name {
+		t.Errorf("every campaign done, status: %q, %v; want the newest", got, err)
+	}
+	tpl, _ := message.ParseTemplate("From: a@example.org\nSubject: x\n\nx\n")
+	for _, n := range []string{"one", "two"} {
+		_, err := plan.Plan(ctx, st, plan.Options{Clean: listclean.Options{Input: c.ListPath}, Name: n, Template: tpl,
+			PerJob: 10, Start: time.Now(), Connections: 1, PerConnection: 1, PerMessage: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := plan.Pick(ctx, st, true); !errors.As(err, &ce) || !strings.Contains(err.Error(), "2 unfinished") {
+		t.Errorf("two unfinished: %v, want a ChoiceError naming them", err)
 	}
 }
