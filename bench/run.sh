@@ -60,6 +60,14 @@ The spring meeting is on 12 April at the club house.
 See you there.
 MSG
 
+# The same shaping as rawsend's: PER_CONN messages a connection. (The
+# provider table's default, 100, would otherwise cap --per-connection.)
+cat >"$out/run-config.yaml" <<CFG
+providers:
+  default:
+    per_connection: $PER_CONN
+CFG
+
 mib() {
 	awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'
 }
@@ -84,7 +92,7 @@ for n in $SIZES; do
 	while [ "$i" -lt "$RUNS" ]; do
 		db="$out/run.db"
 		rm -f "$db" "$db-wal" "$db-shm"
-		"$out/relayctl" --db "$db" plan "$list" --message "$out/run-message.eml" --no-mx --name bench \
+		"$out/relayctl" --config "$out/run-config.yaml" --db "$db" plan "$list" --message "$out/run-message.eml" --no-mx --name bench \
 			--per-job "$n" --connections "$CONNS" --per-connection "$PER_CONN" --json >/dev/null
 		/usr/bin/time -f '%e %M %U %S' -o "$out/time.tmp" "$out/relayctl" --db "$db" run bench --via "$via" \
 			>"$out/run-$n.out" 2>"$out/run-$n.err"

@@ -221,10 +221,17 @@ func (r *Runner) RunJob(ctx context.Context, job Job) (JobReport, error) {
 		shared.items = append(shared.items, rc)
 	}
 	for name, g := range st.groups {
-		// A group needs no more connections at once than its recipients
-		// fill: a small domain gets its mail one message at a time.
-		perConn := max(1, g.limits.PerConnection)
-		g.inflight = make(chan struct{}, min(max(1, g.limits.Connections), (len(queues[name].items)+perConn-1)/perConn))
+		n := max(1, g.limits.Connections)
+		if r.Direct {
+			// A group's connections are its own: it needs no more of them
+			// than its recipients fill, so a small domain gets its mail
+			// one message at a time.
+			perConn := max(1, g.limits.PerConnection)
+			n = min(n, (len(queues[name].items)+perConn-1)/perConn)
+		}
+		// With an upstream the connections are shared and this caps the
+		// group's deliveries under way at once.
+		g.inflight = make(chan struct{}, n)
 	}
 	var wg sync.WaitGroup
 	if r.Direct {
