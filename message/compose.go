@@ -6,11 +6,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
+	"hash"
 	"fmt"
 	"io"
 	"mime"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	gomessage "github.com/emersion/go-message"
@@ -102,6 +105,21 @@ type Composer struct {
 	idDomain   string
 	returnPath string
 	now        func() time.Time
+
+	macs sync.Pool // keyed HMACs for Token
+	// static holds the template's header fields as rendered without
+	// values, and formatted: a field that renders the same for a
+	// recipient (From, most often) is not formatted again.
+	static map[string]staticField
+	date   atomic.Pointer[dateField]
+}
+
+type staticField struct{ raw, formatted string }
+
+// dateField is the Date header of one second.
+type dateField struct {
+	unix int64
+	v    string
 }
 
 // NewComposer checks spec once for everything every message needs.
@@ -134,6 +152,18 @@ func NewComposer(spec Spec, now func() time.Time) (*Composer, error) {
 	_, domain, _ := strings.Cut(c.from.Address, "@")
 	c.idDomain = firstNonEmpty(spec.Settings.MessageIDDomain, domain)
 	c.returnPath = firstNonEmpty(spec.Settings.ReturnPath, c.from.Address)
+	c.static = map[string]staticField{}
+	for f := h.Fields(); f.Next(); {
+		k, v := f.Key(), f.Value()
+		if _, dup := c.static[k]; dup || k == "To" {
+			continue
+		}
+		formatted, err := formatField(k, v)
+		if err != nil {
+			continue // a field that needs values to be valid
+		}
+		c.static[k] = staticField{raw: v, formatted: formatted}
+	}
 	return c, nil
 }
 
@@ -144,16 +174,29 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+// tokenEncoding is base32 in lower case, without padding.
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // Token is the recipient's token for purpose: 20 base32 characters (100
 // bits) of an HMAC of the address under the campaign's secret.
 func (c *Composer) Token(purpose, email string) string {
-	m := hmac.New(sha256.New, c.spec.Secret)
-	m.Write([]byte(purpose))
-	m.Write([]byte{0})
-	m.Write([]byte(strings.ToLower(email)))
-	return strings.ToLower(tokenEncoding.EncodeToString(m.Sum(nil))[:20])
+	// Keyed HMACs are reused: keying one costs as much as the hash itself.
+	m, _ := c.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, c.spec.Secret)
+	} else {
+		m.Reset()
+	}
+	var in [256]byte
+	b := append(append(append(in[:0], purpose...), 0), strings.ToLower(email)...)
+	m.Write(b)
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	c.macs.Put(m)
+	// 20 characters need the first 12.5 bytes; base32 encodes 5 at a time.
+	var out [24]byte
+	tokenEncoding.Encode(out[:], sum[:15])
+	return string(out[:20])
 }
 
 // Envelope returns the SMTP envelope of the recipient's message.
@@ -174,12 +217,19 @@ func (c *Composer) renderHeader(values map[string]string) (textproto.Header, err
 		return textproto.Header{}, err
 	}
 	b.WriteString("\r\n\r\n")
-	h, err := textproto.ReadHeader(bufio.NewReader(&b))
+	br := headerReaders.Get().(*bufio.Reader)
+	defer headerReaders.Put(br)
+	br.Reset(&b)
+	h, err := textproto.ReadHeader(br)
 	if err != nil {
 		return textproto.Header{}, fmt.Errorf("headers: %w", err)
 	}
 	return h, nil
 }
+
+// headerReaders read rendered header sections: a reader's buffer is
+// larger than most messages' headers.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // addressHeaders hold address lists, encoded as such.
 var addressHeaders = map[string]bool{"From": true, "Reply-To": true, "Sender": true}
@@ -195,33 +245,28 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 	}
 	// Fields are collected in the order they are written.
 	type field struct{ k, v string }
-	var fields []field
+	fields := make([]field, 0, 16)
 	add := func(k, v string) { fields = append(fields, field{k, v}) }
-	var scratch mail.Header
-	formatted := func(k string, set func(*mail.Header)) string {
-		scratch = mail.Header{}
-		set(&scratch)
-		return scratch.Get(k)
-	}
-	add("Date", formatted("Date", func(h *mail.Header) { h.SetDate(c.now()) }))
+	add("Date", c.dateField())
 	toName := ""
 	for f := th.Fields(); f.Next(); {
 		k, v := f.Key(), f.Value()
-		switch {
-		case k == "To":
+		if k == "To" {
 			toName = strings.TrimSpace(v)
-		case addressHeaders[k]:
-			addrs, err := mail.ParseAddressList(v)
-			if err != nil {
-				return env, fmt.Errorf("%s: %q is not an address list: %v", k, v, err)
-			}
-			add(k, formatted(k, func(h *mail.Header) { h.SetAddressList(k, addrs) }))
-		default:
-			add(k, formatted(k, func(h *mail.Header) { h.SetText(k, v) }))
+			continue
 		}
+		if sf, ok := c.static[k]; ok && sf.raw == v {
+			add(k, sf.formatted)
+			continue
+		}
+		formatted, err := formatField(k, v)
+		if err != nil {
+			return env, err
+		}
+		add(k, formatted)
 	}
 	to := &mail.Address{Name: toName, Address: r.Email}
-	add("To", formatted("To", func(h *mail.Header) { h.SetAddressList("To", []*mail.Address{to}) }))
+	add("To", to.String()) // as go-message's SetAddressList writes one address
 	add("Message-ID", "<"+env.MessageID+">")
 	add("MIME-Version", "1.0")
 	if lu := c.listUnsubscribe(r.Email); lu != "" {
@@ -244,9 +289,14 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 			return env, fmt.Errorf("html: %w", err)
 		}
 	}
-	// The boundary is drawn from the recipient's token: stable, and never
-	// in a quoted-printable body, where "=" is always escaped.
-	top := c.body(text.Bytes(), html.Bytes(), "=_relayctl_"+c.Token("boundary", r.Email))
+	// A multipart message's boundary is drawn from the recipient's token:
+	// stable, and never in a quoted-printable body, where "=" is always
+	// escaped.
+	boundary := ""
+	if c.spec.Template.html != nil || len(c.spec.Attachments) > 0 {
+		boundary = "=_relayctl_" + c.Token("boundary", r.Email)
+	}
+	top := c.body(text.Bytes(), html.Bytes(), boundary)
 	for f := top.header.Fields(); f.Next(); {
 		add(f.Key(), f.Value())
 	}
@@ -268,6 +318,35 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 	}
 	_, err = w.Write(out.Bytes())
 	return env, err
+}
+
+// formatField formats a template header field's value as go-message's
+// mail.Header would: address lists parsed and written back, any other
+// text as RFC 2047 encoded words where it needs them.
+func formatField(k, v string) (string, error) {
+	if !addressHeaders[k] {
+		return mime.QEncoding.Encode("utf-8", v), nil // go-message's SetText
+	}
+	addrs, err := mail.ParseAddressList(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %q is not an address list: %v", k, v, err)
+	}
+	var h mail.Header
+	h.SetAddressList(k, addrs)
+	return h.Get(k), nil
+}
+
+// dateField is the Date header's value now, formatted once a second.
+func (c *Composer) dateField() string {
+	now := c.now()
+	if d := c.date.Load(); d != nil && d.unix == now.Unix() {
+		return d.v
+	}
+	var h mail.Header
+	h.SetDate(now)
+	d := &dateField{unix: now.Unix(), v: h.Get("Date")}
+	c.date.Store(d)
+	return d.v
 }
 
 // feedbackToken makes a campaign name fit Feedback-ID's colon-separated
@@ -325,12 +404,19 @@ func leaf(contentType, encoding string, body []byte, params map[string]string) e
 	return entity{header: h, body: body}
 }
 
+// textLeaf is the header of a text/plain part, by transfer encoding; made
+// once, only ever read.
+var textLeaf = map[string]gomessage.Header{
+	"7bit":             leaf("text/plain", "7bit", nil, map[string]string{"charset": "utf-8"}).header,
+	"quoted-printable": leaf("text/plain", "quoted-printable", nil, map[string]string{"charset": "utf-8"}).header,
+}
+
 // body builds the MIME structure: the text alone; text and HTML as
 // multipart/alternative; either one inside multipart/mixed with the
 // attachments.
 func (c *Composer) body(text, html []byte, boundary string) entity {
 	text = crlf(text)
-	content := leaf("text/plain", transferEncoding(text), text, map[string]string{"charset": "utf-8"})
+	content := entity{header: textLeaf[transferEncoding(text)], body: text}
 	if c.spec.Template.html != nil {
 		var alt gomessage.Header
 		alt.SetContentType("multipart/alternative", map[string]string{"boundary": boundary + "_alt"})
