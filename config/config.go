@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
@@ -73,7 +72,7 @@ func (c *Config) Upstream() (string, string) {
 	if via == "direct" {
 		via = ""
 	}
-	return via, firstSet(os.Getenv("RELAYCTL_SMTP_PASSWORD"), c.SMTPPassword, c.SMTPRelayPassword)
+	return via, firstSet(os.Getenv(EnvSMTPPassword), c.SMTPPassword, c.SMTPRelayPassword)
 }
 
 func firstSet(vs ...string) string {
@@ -97,11 +96,7 @@ func (c *Config) Signer() (*message.Signer, error) {
 	if c.DKIM == nil {
 		return nil, nil
 	}
-	key := c.DKIM.Key
-	if key != "" && !filepath.IsAbs(key) && c.Path != "" {
-		key = filepath.Join(filepath.Dir(c.Path), key) // relative to the config file
-	}
-	s, err := message.LoadSigner(c.DKIM.Domain, c.DKIM.Selector, key)
+	s, err := message.LoadSigner(c.DKIM.Domain, c.DKIM.Selector, c.dkimKeyPath())
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", c.Path, err)
 	}
