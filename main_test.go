@@ -33,6 +33,22 @@ var scriptZone = []string{
 	"nullmx.test. 300 IN MX 0 .",
 	"aonly.test. 300 IN A 192.0.2.1",
 	`nohost.test. 300 IN TXT "no mail here"`,
+	// doctor.txtar: doctor.test passes every check, warn.doctor.test
+	// only warns (softfail, p=none), bad.doctor.test fails all but DMARC,
+	// which it inherits from doctor.test.
+	`doctor.test. 300 IN TXT "v=spf1 ip4:192.0.2.10 -all"`,
+	`doctor.test. 300 IN TXT "google-site-verification=0123456789"`,
+	"doctor.test. 300 IN MX 10 mx.doctor.test.",
+	"mx.doctor.test. 300 IN A 192.0.2.25",
+	`d1._domainkey.doctor.test. 300 IN TXT "v=DKIM1; k=ed25519; p=OAEqb/gZ0hHirkH7l5gZL3A4Xf6Rhzh+eAYgOS9QI6s="`,
+	`_dmarc.doctor.test. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@doctor.test"`,
+	"bounce.doctor.test. 300 IN MX 10 mx.doctor.test.",
+	`warn.doctor.test. 300 IN TXT "v=spf1 ip4:198.51.100.7 ~all"`,
+	"warn.doctor.test. 300 IN A 192.0.2.26",
+	`d1._domainkey.warn.doctor.test. 300 IN TXT "v=DKIM1; k=ed25519; p=OAEqb/gZ0hHirkH7l5gZL3A4Xf6Rhzh+eAYgOS9QI6s="`,
+	`_dmarc.warn.doctor.test. 300 IN TXT "v=DMARC1; p=none"`,
+	"bad.doctor.test. 300 IN MX 0 .",
+	`d1._domainkey.bad.doctor.test. 300 IN TXT "v=DKIM1; k=ed25519; p=not*base64"`,
 }
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own DNS
