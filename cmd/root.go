@@ -146,7 +146,10 @@ sender's own fault, 4 another run holds the campaign, 130 interrupted
 	root.PersistentFlags().StringVar(&g.configPath, "config", os.Getenv("RELAYCTL_CONFIG"),
 		"configuration file (env RELAYCTL_CONFIG; default ./relayctl.yaml if it exists)")
 	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io),
-		newRunCmd(io, g), newStatusCmd(io, g), newSinkCmd(io))
+		newRunCmd(io, g), newStatusCmd(io, g), newSinkCmd(io),
+		newReportCmd(io, g), newSuppressCmd(io, g), newCheckCmd(io, g), newDoctorCmd(io, g),
+		newConfigCmd(io, g), newManCmd(io), newVersionCmd(io))
+	setVersion(root) // root.Version, printed by --version as by relayctl version
 	return root
 }
 
