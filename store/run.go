@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -150,34 +151,40 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 		return nil
 	}
 	now := time.Now().Unix()
-	s.applyOnce.Do(func() {
-		s.applyStmt, s.applyErr = s.db.PrepareContext(ctx, `UPDATE recipients SET state = ?, reply = CASE WHEN ? = '' THEN reply ELSE ? END,
-			next_attempt_at = ?, attempts = attempts + ?, first_attempt_at = COALESCE(first_attempt_at, CASE WHEN ? THEN ? END),
-			updated_at = ? WHERE id = ?`)
-	})
-	if s.applyErr != nil {
-		return fmt.Errorf("store %s: record outcomes: %w", s.path, s.applyErr)
-	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// Prepared once for the store: a run commits thousands of times.
-		up := tx.StmtContext(ctx, s.applyStmt)
-		for _, u := range updates {
-			var next any
-			if !u.NextAttempt.IsZero() {
-				next = u.NextAttempt.Unix()
-			}
-			att := 0
-			if u.Attempted {
-				att = 1
-			}
-			if _, err := up.ExecContext(ctx, u.State, u.Reply, u.Reply, next, att, u.Attempted, now, now, u.ID); err != nil {
+		// Up to applyRows updates go in one statement: a statement's
+		// execution costs as much again as the row it changes.
+		for rest := updates; len(rest) > 0; {
+			n := distinctPrefix(rest, applyRows)
+			stmt, err := s.applyStmt(ctx, n)
+			if err != nil {
 				return err
 			}
-			if u.Suppress {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (value, kind, reason, source, created_at) VALUES (lower(?), 'address', ?, ?, ?)
-					ON CONFLICT (value) DO NOTHING`, u.Email, u.Reason, campaign, now); err != nil {
-					return err
+			args := make([]any, 0, 1+5*n)
+			args = append(args, now)
+			for _, u := range rest[:n] {
+				var next any
+				if !u.NextAttempt.IsZero() {
+					next = u.NextAttempt.Unix()
 				}
+				att := 0
+				if u.Attempted {
+					att = 1
+				}
+				args = append(args, u.ID, u.State, u.Reply, next, att)
+			}
+			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		for _, u := range updates {
+			if !u.Suppress {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (value, kind, reason, source, created_at) VALUES (lower(?), 'address', ?, ?, ?)
+				ON CONFLICT (value) DO NOTHING`, u.Email, u.Reason, campaign, now); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -186,6 +193,57 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 		return fmt.Errorf("store %s: record outcomes: %w", s.path, err)
 	}
 	return nil
+}
+
+// applyRows is the most updates one statement carries.
+const applyRows = 32
+
+// distinctPrefix is how many of us, at most max, can go in one statement:
+// a recipient updated twice must see its updates in order, so a second
+// update of one starts the next statement.
+func distinctPrefix(us []Update, max int) int {
+	for i := 1; i < len(us) && i < max; i++ {
+		for j := range i {
+			if us[j].ID == us[i].ID {
+				return i
+			}
+		}
+	}
+	return min(len(us), max)
+}
+
+// applyStmt returns the statement updating n recipients, prepared once
+// for the store: a run commits thousands of times.
+func (s *Store) applyStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if st := s.applyStmts[n]; st != nil {
+		return st, nil
+	}
+	var rows strings.Builder
+	for i := range n {
+		if i > 0 {
+			rows.WriteString(", ")
+		}
+		p := 2 + 5*i
+		fmt.Fprintf(&rows, "(?%d, ?%d, ?%d, ?%d, ?%d)", p, p+1, p+2, p+3, p+4)
+	}
+	// ?1 is now; each row is id, state, reply ('' keeps the last one),
+	// next attempt, and 1 if this was an attempt.
+	st, err := s.db.PrepareContext(ctx, `UPDATE recipients SET state = v.column2,
+		reply = CASE WHEN v.column3 = '' THEN recipients.reply ELSE v.column3 END,
+		next_attempt_at = v.column4, attempts = recipients.attempts + v.column5,
+		first_attempt_at = COALESCE(recipients.first_attempt_at, CASE WHEN v.column5 THEN ?1 END),
+		updated_at = ?1
+		FROM (VALUES `+rows.String()+`) AS v WHERE recipients.id = v.column1`)
+	if err != nil {
+		return nil, err
+	}
+	if s.applyStmts == nil {
+		s.applyStmts = map[int]*sql.Stmt{}
+	}
+	s.applyStmts[n] = st
+	return st, nil
 }
 
 // CountResent counts the recipients a dead run left sending, adds them to

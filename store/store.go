@@ -30,9 +30,8 @@ type Store struct {
 	db   *sql.DB
 	path string
 
-	applyOnce sync.Once
-	applyStmt *sql.Stmt
-	applyErr  error
+	applyMu    sync.Mutex
+	applyStmts map[int]*sql.Stmt // Apply's, by rows
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -69,8 +68,8 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if s.applyStmt != nil {
-		s.applyStmt.Close()
+	for _, st := range s.applyStmts {
+		st.Close()
 	}
 	return s.db.Close()
 }
