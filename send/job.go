@@ -452,6 +452,7 @@ func (g *group) release(direct bool) {
 // store in one commit.
 type ledger struct {
 	st  *jobState
+	buf bytes.Buffer // the message being sent, reused
 	ups []Update
 	evs []Event
 }
@@ -466,41 +467,59 @@ func (l *ledger) add(u Update, ev Event) {
 // flush records what the ledger holds, and more, durably; then reports
 // the events.
 func (l *ledger) flush(ctx context.Context, more ...Update) error {
+	return l.start(ctx, more...)()
+}
+
+// start sends what the ledger holds, and more, to be committed, and
+// returns the wait for the commit, which reports the events. The wait
+// may be called more than once.
+func (l *ledger) start(ctx context.Context, more ...Update) (wait func() error) {
 	ups := append(l.ups, more...)
 	if len(ups) == 0 {
+		return func() error { return nil }
+	}
+	req := l.st.rec.start(ctx, ups)
+	evs := l.evs
+	l.ups, l.evs = l.ups[:0:0], l.evs[:0:0] // req and evs keep the old ones
+	waited, result := false, error(nil)
+	return func() error {
+		if waited {
+			return result
+		}
+		waited, result = true, req()
+		if result != nil {
+			l.st.cancel(result)
+			return result
+		}
+		if l.st.r.Events != nil {
+			for _, ev := range evs {
+				l.st.r.Events(ev)
+			}
+		}
 		return nil
 	}
-	err := l.st.rec.do(ctx, ups...)
-	if err != nil {
-		l.st.cancel(err)
-		return err
-	}
-	if l.st.r.Events != nil {
-		for _, ev := range l.evs {
-			l.st.r.Events(ev)
-		}
-	}
-	l.ups, l.evs = l.ups[:0], l.evs[:0]
-	return nil
 }
 
 // deliver sends one recipient's message on sess. An error means the
 // session is broken.
 func (st *jobState) deliver(ctx context.Context, l *ledger, g *group, sess *Session, rc Recipient) error {
-	var buf bytes.Buffer
-	env, err := st.r.Composer.Compose(&buf, message.Recipient{Email: rc.Email, Values: rc.Values})
+	buf := &l.buf
+	buf.Reset()
+	env, err := st.r.Composer.Compose(buf, message.Recipient{Email: rc.Email, Values: rc.Values})
 	if err != nil {
 		st.cancel(&FatalError{Msg: fmt.Sprintf("rendering the message for %s", rc.Email), Err: err})
 		return nil
 	}
 	// Marked sending, durably, before DATA: a crash from here on leaves it
-	// to be sent again, never lost.
-	if err := l.flush(ctx, Update{ID: rc.ID, State: StateSending}); err != nil {
-		return err
-	}
+	// to be sent again, never lost. The commit runs while MAIL and RCPT
+	// make their round trips; DATA waits for it.
+	committed := l.start(ctx, Update{ID: rc.ID, State: StateSending})
 	// A stop (Ctrl-C, SIGTERM) takes no new recipients but lets the
 	// transaction under way finish: its outcome is then known, not guessed.
-	outs, err := sess.Send(context.WithoutCancel(ctx), env.MailFrom, []string{env.RcptTo}, buf.Bytes())
+	outs, err := sess.SendWhenReady(context.WithoutCancel(ctx), env.MailFrom, []string{env.RcptTo}, buf.Bytes(), committed)
+	if cerr := committed(); cerr != nil {
+		return cerr // the store failed: the run stops, nothing more recorded
+	}
 	l.add(st.outcome(g, rc, outs[0], true))
 	return err
 }
@@ -660,13 +679,19 @@ func (r *recorder) loop() {
 
 // do records us and returns once they are committed.
 func (r *recorder) do(ctx context.Context, us ...Update) error {
-	req := recordReq{us: slices.Clone(us), err: make(chan error, 1)}
+	return r.start(ctx, slices.Clone(us))()
+}
+
+// start sends us to be committed and returns the wait for the commit.
+// The recorder owns us from here.
+func (r *recorder) start(ctx context.Context, us []Update) (wait func() error) {
+	req := recordReq{us: us, err: make(chan error, 1)}
 	select {
 	case r.reqs <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return func() error { return ctx.Err() }
 	}
-	return <-req.err
+	return func() error { return <-req.err }
 }
 
 func (r *recorder) close() {

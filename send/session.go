@@ -195,6 +195,18 @@ func (s *Session) Extension(ext string) (bool, string) { return s.c.Extension(ex
 // is broken (the connection dropped or timed out) and must be closed; the
 // outcomes then say what happened to each recipient before that.
 func (s *Session) Send(ctx context.Context, from string, to []string, msg []byte) ([]Outcome, error) {
+	return s.SendWhenReady(ctx, from, to, msg, nil)
+}
+
+// ErrNotReady is SendWhenReady's error when ready failed: the transaction
+// was reset before DATA and nothing was sent.
+var ErrNotReady = errors.New("not ready for DATA")
+
+// SendWhenReady is Send with a gate before DATA: ready, if not nil, is
+// called once the server has accepted a recipient, and DATA goes only if
+// it returns nil. A run records the recipients as sending meanwhile, so
+// the commit overlaps MAIL and RCPT instead of preceding them.
+func (s *Session) SendWhenReady(ctx context.Context, from string, to []string, msg []byte, ready func() error) ([]Outcome, error) {
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
 	defer stop()
 	out := make([]Outcome, len(to))
@@ -228,6 +240,14 @@ func (s *Session) Send(ctx context.Context, from string, to []string, msg []byte
 	}
 	if len(accepted) == 0 {
 		return out, brokenSession(s.c.Reset())
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			if rerr := brokenSession(s.c.Reset()); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrNotReady, err)
+		}
 	}
 	w, err := s.c.Data()
 	if err != nil {
