@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"mime"
+	"mime/quotedprintable"
 	"net/url"
 	"strings"
 	"sync"
@@ -306,11 +307,7 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 		h.Add(fields[i].k, fields[i].v)
 	}
 	var out bytes.Buffer
-	mw, err := gomessage.CreateWriter(&out, h)
-	if err != nil {
-		return env, fmt.Errorf("compose: %w", err)
-	}
-	if err := writeEntity(mw, top); err != nil {
+	if err := writeMessage(&out, h, top); err != nil {
 		return env, err
 	}
 	if c.spec.Signer != nil {
@@ -443,6 +440,51 @@ func (c *Composer) body(text, html []byte, boundary string) entity {
 		}
 	}
 	return top
+}
+
+// writeMessage writes the message with go-message's writer; a text-only
+// message, most campaigns', it writes as that writer would without
+// parsing back the Content-Type it was given.
+func writeMessage(out *bytes.Buffer, h gomessage.Header, top entity) error {
+	if top.parts == nil {
+		switch top.header.Get("Content-Transfer-Encoding") {
+		case "7bit":
+			// go-message wraps lines over 998 octets; transferEncoding
+			// chose 7bit because there are none.
+			if longestLine(top.body) < 990 {
+				if err := textproto.WriteHeader(out, h.Header); err != nil {
+					return fmt.Errorf("compose: %w", err)
+				}
+				out.Write(top.body)
+				return nil
+			}
+		case "quoted-printable":
+			if err := textproto.WriteHeader(out, h.Header); err != nil {
+				return fmt.Errorf("compose: %w", err)
+			}
+			qp := quotedprintable.NewWriter(out)
+			qp.Write(top.body)
+			return qp.Close()
+		}
+	}
+	mw, err := gomessage.CreateWriter(out, h)
+	if err != nil {
+		return fmt.Errorf("compose: %w", err)
+	}
+	return writeEntity(mw, top)
+}
+
+func longestLine(b []byte) int {
+	longest := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		longest = max(longest, i)
+		b = b[min(i+1, len(b)):]
+	}
+	return longest
 }
 
 func writeEntity(mw *gomessage.Writer, e entity) error {
