@@ -289,6 +289,8 @@ const chunk = 2000
 
 // runJob delivers what of job seq is due now, a chunk at a time.
 func (r *runner) runJob(ctx context.Context, seq int) error {
+	// The chunks share their upstream connections; the job's gap does not.
+	defer r.sender.CloseIdle()
 	cur := store.Start
 	var total send.JobReport
 	total.BouncesByDomain = map[string]int{}

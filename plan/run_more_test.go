@@ -622,3 +622,45 @@ func TestRunNotAfterPassedBeforeFirstJob(t *testing.T) {
 		t.Errorf("%d messages sent an hour after --not-after", n)
 	}
 }
+
+// TestRunConnectionsSpanChunks: a job longer than the chunk a run holds
+// in memory keeps its upstream connections from one chunk to the next,
+// still within the per-connection limit, and closes them when it ends.
+func TestRunConnectionsSpanChunks(t *testing.T) {
+	const n, perConn = 2600, 1000 // two chunks
+	st, name := planWith(t, n, func(o *plan.Options) {
+		o.PerConnection, o.Connections = perConn, 2
+		tab, err := plan.DefaultTable().Override(&plan.Table{Default: plan.Limits{PerConnection: perConn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Table = tab
+	})
+	srv := smtptest.Start(t, smtptest.Options{})
+	sum, err := plan.Run(runCtx(t), st, runOptions(name, relay(t, srv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts.Total[store.StateSent] != n {
+		t.Fatalf("counts %v, want %d sent", sum.Counts.Total, n)
+	}
+	stats := srv.Stats()
+	for conn, k := range stats.PerConnection {
+		if k > perConn {
+			t.Errorf("connection %d carried %d messages, over --per-connection %d", conn, k, perConn)
+		}
+	}
+	// 2,600 at 1,000 a connection: 3 connections, or 4 if the two
+	// connections' shares end unevenly; closing at the chunk's end would
+	// take at least 4, one more per connection at each chunk.
+	if stats.Connections > 4 {
+		t.Errorf("%d connections for %d messages at %d a connection", stats.Connections, n, perConn)
+	}
+	// The server sees a connection end just after its QUIT's reply.
+	for deadline := time.Now().Add(5 * time.Second); srv.Stats().Open != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after the run", srv.Stats().Open)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

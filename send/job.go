@@ -134,6 +134,41 @@ type Runner struct {
 
 	paceMu sync.Mutex
 	pace   map[string]time.Time // each group's next free slot, across jobs
+
+	idleMu sync.Mutex
+	idle   []*Session // upstream sessions between one chunk and the next
+}
+
+// park keeps an upstream session open for the next RunJob.
+func (r *Runner) park(s *Session) {
+	r.idleMu.Lock()
+	defer r.idleMu.Unlock()
+	r.idle = append(r.idle, s)
+}
+
+// unpark returns a parked session, or nil.
+func (r *Runner) unpark() *Session {
+	r.idleMu.Lock()
+	defer r.idleMu.Unlock()
+	if len(r.idle) == 0 {
+		return nil
+	}
+	s := r.idle[len(r.idle)-1]
+	r.idle = r.idle[:len(r.idle)-1]
+	return s
+}
+
+// CloseIdle closes, politely, the sessions kept open between the chunks
+// of a job: a job sent in several RunJob calls uses its connections
+// throughout, as if sent in one. Call it when a job ends.
+func (r *Runner) CloseIdle() {
+	r.idleMu.Lock()
+	idle := r.idle
+	r.idle = nil
+	r.idleMu.Unlock()
+	for _, s := range idle {
+		s.Close()
+	}
 }
 
 // slot returns when group's next message may go, spacing them evenly by
@@ -364,7 +399,16 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 		sess = nil
 		<-st.sem
 	}
-	defer closeSess(true)
+	defer func() {
+		// A healthy upstream session waits for the job's next chunk.
+		if sess != nil && ctx.Err() == nil && !st.r.Direct {
+			st.r.park(sess)
+			sess = nil
+			<-st.sem
+			return
+		}
+		closeSess(true)
+	}()
 	for ctx.Err() == nil {
 		rc, ok := q.take()
 		if !ok {
@@ -413,6 +457,15 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 				q.putBack(rc)
 				return
 			}
+			if s := st.r.unpark(); s != nil {
+				if s.Messages < max(1, g.limits.PerConnection) && (g.limits.MaxAge <= 0 || time.Since(s.Opened) < g.limits.MaxAge) {
+					sess, sessDomain = s, rc.Domain
+				} else {
+					s.Close()
+				}
+			}
+		}
+		if sess == nil {
 			s, err := st.r.Opener.Open(ctx, rc.Domain)
 			if err != nil {
 				<-st.sem

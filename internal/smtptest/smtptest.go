@@ -135,6 +135,7 @@ func (s *Server) Messages() []Message {
 type Stats struct {
 	Connections   int         // in all
 	MaxConcurrent int         // open at once, at the most
+	Open          int         // open now
 	PerConnection map[int]int // messages each connection carried
 	HELOs         []string
 }
@@ -147,7 +148,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.perConn {
 		pc[k] = v
 	}
-	return Stats{Connections: s.conns, MaxConcurrent: s.maxOpen, PerConnection: pc, HELOs: append([]string(nil), s.helos...)}
+	return Stats{Connections: s.conns, MaxConcurrent: s.maxOpen, Open: s.open, PerConnection: pc, HELOs: append([]string(nil), s.helos...)}
 }
 
 type session struct {
