@@ -244,8 +244,12 @@ func TestRunThrottledGroupPaused(t *testing.T) {
 	if p.Until.Before(start.Add(59*time.Minute)) || p.Cooldown != time.Hour || !strings.Contains(p.Reason, "421 4.7.0") {
 		t.Errorf("pause %+v, want an hour for 421 4.7.0", p)
 	}
-	if n := rc.countDomain(throttled); n != 1 {
-		t.Errorf("%d RCPTs to %s, want 1: the group pauses at the first throttle", n, throttled)
+	// The group pauses at the first throttle: no RCPT to it starts after
+	// that; those already under way (at most its 4 connections' worth)
+	// meet the throttle too.
+	met := rc.countDomain(throttled)
+	if met < 1 || met > 4 {
+		t.Errorf("%d RCPTs to %s, want 1 to 4: the group pauses at the first throttle", met, throttled)
 	}
 	state, _ := recipients(t, st, name)
 	for to, s := range state {
@@ -260,8 +264,8 @@ func TestRunThrottledGroupPaused(t *testing.T) {
 	if got := received(srv); len(got) != 20 {
 		t.Errorf("server got messages for %d recipients, want the other domains' 20", len(got))
 	}
-	// The throttled group's recipients wait for the pause's end; only the
-	// one that met the throttle counts an attempt.
+	// The throttled group's recipients wait for the pause's end; only
+	// those that met the throttle count an attempt.
 	c, _, _, err := st.Campaign(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
@@ -274,8 +278,8 @@ func TestRunThrottledGroupPaused(t *testing.T) {
 	for _, d := range due {
 		attempts += d.Attempts
 	}
-	if len(due) != 10 || attempts != 1 {
-		t.Errorf("after the pause: %d due with %d attempts between them, want 10 due, 1 attempt", len(due), attempts)
+	if len(due) != 10 || attempts != met {
+		t.Errorf("after the pause: %d due with %d attempts between them, want 10 due, %d attempts", len(due), attempts, met)
 	}
 }
 
