@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +89,13 @@ overlapping cron run: nothing was done), 130/143 interrupted
 
 func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, name string) error {
 	ctx := cmd.Context()
+	// A run's live heap is small and flat (a chunk of recipients and a
+	// message per connection) while it allocates per message: collecting
+	// at 5x the live heap rather than 2x spends less CPU on the collector
+	// for a few MiB more. GOGC, if set, still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	cfg, err := g.config()
 	if err != nil {
 		return err
