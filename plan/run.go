@@ -227,6 +227,7 @@ func (r *runner) run(ctx context.Context) error {
 			}
 			if now := r.opt.Now(); start.After(now) {
 				if r.opt.Once {
+					r.nothingDue(fmt.Sprintf("job %d", j.Seq), start)
 					return nil
 				}
 				if !r.wait(ctx, fmt.Sprintf("job %d", j.Seq), start) {
@@ -262,6 +263,7 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		if next.After(r.opt.Now()) {
 			if r.opt.Once {
+				r.nothingDue("retries", next)
 				return nil
 			}
 			if !r.wait(ctx, "retries", next) {
@@ -274,6 +276,12 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// nothingDue is --once's line when it stops short of what is next: cron
+// sees when the next run will have work.
+func (r *runner) nothingDue(what string, next time.Time) {
+	r.opt.log("nothing due; next at %s (%s)", next.UTC().Format(time.RFC3339), what)
 }
 
 func (r *runner) wait(ctx context.Context, what string, until time.Time) bool {
