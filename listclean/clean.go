@@ -172,7 +172,11 @@ func Check(ctx context.Context, opt Options, sink Sink) (*Summary, error) {
 	if err := checkDomains(ctx, opt, sc.parser.sites, sum); err != nil {
 		return nil, err
 	}
-	supp, err := loadSuppressions(ctx, opt.Store)
+	var lister SuppressionLister
+	if opt.Store != nil {
+		lister = opt.Store
+	}
+	supp, err := LoadSuppressions(ctx, lister)
 	if err != nil {
 		return nil, err
 	}
@@ -482,14 +486,16 @@ func checkDomains(ctx context.Context, opt Options, sites map[string]*site, sum 
 	return nil
 }
 
-// suppressions is the suppression list, held for the run.
-type suppressions struct {
+// Suppressions is the suppression list, held in memory for a clean or a
+// run.
+type Suppressions struct {
 	addresses map[string]string // key → reason
 	domains   map[string]string
 }
 
-func loadSuppressions(ctx context.Context, st Store) (*suppressions, error) {
-	s := &suppressions{addresses: map[string]string{}, domains: map[string]string{}}
+// LoadSuppressions reads the whole suppression list; st may be nil.
+func LoadSuppressions(ctx context.Context, st SuppressionLister) (*Suppressions, error) {
+	s := &Suppressions{addresses: map[string]string{}, domains: map[string]string{}}
 	if st == nil {
 		return s, nil
 	}
@@ -504,9 +510,9 @@ func loadSuppressions(ctx context.Context, st Store) (*suppressions, error) {
 	return s, err
 }
 
-// match returns why a is suppressed, if it is: the address itself, or its
+// Match returns why a is suppressed, if it is: the address itself, or its
 // domain or a parent of it.
-func (s *suppressions) match(a Address) (string, bool) {
+func (s *Suppressions) Match(a Address) (string, bool) {
 	if len(s.addresses) > 0 {
 		if r, ok := s.addresses[a.Key()]; ok {
 			return describe("address suppressed", r), true
@@ -536,7 +542,7 @@ func describe(what, reason string) string {
 
 // deliver is the second pass: every row goes to the sink, in the list's
 // order.
-func deliver(ctx context.Context, opt Options, sc *scanned, supp *suppressions, sum *Summary, sink Sink) error {
+func deliver(ctx context.Context, opt Options, sc *scanned, supp *Suppressions, sum *Summary, sink Sink) error {
 	lr, ft, err := openList(opt.Input, sc.format.Delimiter, opt.EmailColumn)
 	if err != nil {
 		return err
@@ -675,7 +681,7 @@ func (fs *fileSink) abort() {
 
 // classify decides a row's fate: a reject reason and detail, or the
 // address to keep.
-func classify(rec []string, fields, col int, opt Options, p *parser, supp *suppressions, dups *dupIndex, row int64) (reason, detail string, a Address, st *site) {
+func classify(rec []string, fields, col int, opt Options, p *parser, supp *Suppressions, dups *dupIndex, row int64) (reason, detail string, a Address, st *site) {
 	if len(rec) != fields {
 		return ReasonMalformed, fmt.Sprintf("%d fields, the header has %d", len(rec), fields), a, nil
 	}
@@ -689,7 +695,7 @@ func classify(rec []string, fields, col int, opt Options, p *parser, supp *suppr
 	}
 	// Ask the duplicate index about every valid row, so it stays in step.
 	kept, isDup := dups.keptFor(row)
-	if why, ok := supp.match(a); ok {
+	if why, ok := supp.Match(a); ok {
 		return ReasonSuppressed, why, a, st
 	}
 	switch v := st.verdict; v.Verdict {

@@ -269,7 +269,8 @@ func parseCreatedAt(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("created_at %q: want RFC 3339 or YYYY-MM-DD", s)
 }
 
-// SuppressionLister is the part of the store that export reads.
+// SuppressionLister is the part of the store that export and
+// LoadSuppressions read.
 type SuppressionLister interface {
 	EachSuppression(ctx context.Context, fn func(store.Suppression) error) error
 }

@@ -302,7 +302,18 @@ func (r *runner) runJob(ctx context.Context, seq int) error {
 	cur := store.Start
 	var total send.JobReport
 	total.BouncesByDomain = map[string]int{}
-	due := 0
+	due, suppressed := 0, 0
+	// An address or domain suppressed since the plan (a bounce in an
+	// earlier job, an unsubscribe, suppress add) is not sent to.
+	supp, err := listclean.LoadSuppressions(ctx, r.st)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if suppressed > 0 {
+			r.opt.log("job %d: %d recipients not sent, suppressed since the plan", seq, suppressed)
+		}
+	}()
 	for {
 		ds, next, err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), cur, chunk)
 		if err != nil || len(ds) == 0 {
@@ -321,13 +332,25 @@ func (r *runner) runJob(ctx context.Context, seq int) error {
 		}
 		due += len(ds)
 		recips := make([]send.Recipient, 0, len(ds))
+		var drop []store.Update
 		for _, d := range ds {
+			local := d.Email[:max(0, strings.LastIndexByte(d.Email, '@'))]
+			if why, ok := supp.Match(listclean.Address{Local: local, Domain: d.Domain}); ok {
+				drop = append(drop, store.Update{ID: d.ID, State: store.StateSuppressed, Reply: why})
+				continue
+			}
 			v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
 			if err != nil {
 				return err
 			}
 			recips = append(recips, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
 				Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
+		}
+		if len(drop) > 0 {
+			if err := r.st.Apply(ctx, r.c.Name, drop); err != nil {
+				return err
+			}
+			suppressed += len(drop)
 		}
 		pauses, err := r.st.Pauses(ctx, r.c.ID)
 		if err != nil {

@@ -668,3 +668,40 @@ func TestRunConnectionsSpanChunks(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRunSkipsSuppressedSincePlan: an address or a domain put on the
+// suppression list after the plan (an unsubscribe, a bounce in another
+// campaign) is not sent to; the recipient ends suppressed, with why.
+func TestRunSkipsSuppressedSincePlan(t *testing.T) {
+	st, name := planSmall(t, 9, 9, 0) // user<i>@d<i%3>.example.test
+	ctx := context.Background()
+	for _, sup := range []store.Suppression{
+		{Value: "user0@d0.example.test", Kind: store.SuppressAddress, Reason: "unsubscribed"},
+		{Value: "d2.example.test", Kind: store.SuppressDomain, Reason: "closed down"},
+	} {
+		if err := st.AddSuppression(ctx, sup); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := smtptest.Start(t, smtptest.Options{})
+	sum, err := plan.Run(runCtx(t), st, runOptions(name, relay(t, srv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Counts.Total[store.StateSuppressed]; got != 4 {
+		t.Errorf("%d suppressed, want 4 (user0, and d2's three)", got)
+	}
+	if got := sum.Counts.Total[store.StateSent]; got != 5 {
+		t.Errorf("%d sent, want 5", got)
+	}
+	got := received(srv)
+	for to := range got {
+		if to == "user0@d0.example.test" || strings.HasSuffix(to, "@d2.example.test") {
+			t.Errorf("%s received a message after being suppressed", to)
+		}
+	}
+	state, _ := recipients(t, st, name)
+	if state["user0@d0.example.test"] != store.StateSuppressed || state["user2@d2.example.test"] != store.StateSuppressed {
+		t.Errorf("states %v", state)
+	}
+}
