@@ -534,7 +534,14 @@ func (l *ledger) start(ctx context.Context, more ...Update) (wait func() error) 
 	if len(ups) == 0 {
 		return func() error { return nil }
 	}
-	req := l.st.rec.start(ctx, ups)
+	req, err := l.st.rec.start(ctx, ups)
+	if err != nil {
+		// Stopping before the commit was queued: the outcomes the ledger
+		// holds wait for its last flush; the new marks are dropped, and
+		// with them the delivery they were for.
+		l.st.cancel(err)
+		return func() error { return err }
+	}
 	evs := l.evs
 	l.ups, l.evs = l.ups[:0:0], l.evs[:0:0] // req and evs keep the old ones
 	waited, result := false, error(nil)
@@ -744,19 +751,24 @@ func (r *recorder) loop() {
 
 // do records us and returns once they are committed.
 func (r *recorder) do(ctx context.Context, us ...Update) error {
-	return r.start(ctx, slices.Clone(us))()
+	wait, err := r.start(ctx, slices.Clone(us))
+	if err != nil {
+		return err
+	}
+	return wait()
 }
 
-// start sends us to be committed and returns the wait for the commit.
-// The recorder owns us from here.
-func (r *recorder) start(ctx context.Context, us []Update) (wait func() error) {
+// start sends us to be committed and returns the wait for the commit;
+// an error means ctx ended first and nothing was sent. The recorder owns
+// us from here.
+func (r *recorder) start(ctx context.Context, us []Update) (wait func() error, err error) {
 	req := recordReq{us: us, err: make(chan error, 1)}
 	select {
 	case r.reqs <- req:
 	case <-ctx.Done():
-		return func() error { return ctx.Err() }
+		return nil, ctx.Err()
 	}
-	return func() error { return <-req.err }
+	return func() error { return <-req.err }, nil
 }
 
 func (r *recorder) close() {
