@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 )
 
 // CheckOptions say what a check of an upstream does beyond connecting,
@@ -171,32 +169,6 @@ func checkAuth(s *Session, up *Upstream, p *probe, rep *CheckReport) error {
 	rep.Auth.OK, rep.Auth.Reply = true, "235"
 	p.add("auth", ResultOK, fmt.Sprintf("%s as %s: accepted (235)", mech, up.Username))
 	return nil
-}
-
-// authMechanism is the choice Session.auth makes from the mechanisms
-// offered: PLAIN or LOGIN over TLS, CRAM-MD5 first without it.
-func authMechanism(offered string, overTLS bool) string {
-	have := strings.Fields(strings.ToUpper(offered))
-	prefs := []string{"PLAIN", "LOGIN", "CRAM-MD5"}
-	if !overTLS {
-		prefs = []string{"CRAM-MD5", "PLAIN", "LOGIN"}
-	}
-	for _, m := range prefs {
-		if slices.Contains(have, m) {
-			return m
-		}
-	}
-	return ""
-}
-
-func saslClient(mech string, up *Upstream) sasl.Client {
-	switch mech {
-	case "PLAIN":
-		return sasl.NewPlainClient("", up.Username, up.Password)
-	case "LOGIN":
-		return sasl.NewLoginClient(up.Username, up.Password)
-	}
-	return &cramMD5{up.Username, up.Password}
 }
 
 // checkMessage is the test message: short, plain, with the headers

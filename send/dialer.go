@@ -152,30 +152,40 @@ func (s *Session) auth(up *Upstream) error {
 	if !ok {
 		return &FatalError{Msg: fmt.Sprintf("upstream %s offers no AUTH (after TLS: %v), but a username is configured", up.Host, s.TLS)}
 	}
-	offered := strings.Fields(strings.ToUpper(mechs))
+	m := authMechanism(mechs, s.TLS)
+	if m == "" {
+		return &FatalError{Msg: fmt.Sprintf("upstream %s offers AUTH %s; relayctl speaks PLAIN, LOGIN and CRAM-MD5", up.Host, mechs)}
+	}
+	if err := s.c.Auth(saslClient(m, up)); err != nil {
+		return &FatalError{Msg: fmt.Sprintf("upstream %s refused AUTH %s for %s: check the username and password", up.Host, m, up.Username), Err: err}
+	}
+	return nil
+}
+
+// authMechanism is the mechanism to use of those offered: PLAIN or LOGIN
+// over TLS, CRAM-MD5 first without it; "" if none is one relayctl speaks.
+func authMechanism(offered string, overTLS bool) string {
+	have := strings.Fields(strings.ToUpper(offered))
 	prefs := []string{"PLAIN", "LOGIN", "CRAM-MD5"}
-	if !s.TLS {
+	if !overTLS {
 		prefs = []string{"CRAM-MD5", "PLAIN", "LOGIN"}
 	}
 	for _, m := range prefs {
-		if !slices.Contains(offered, m) {
-			continue
+		if slices.Contains(have, m) {
+			return m
 		}
-		var c sasl.Client
-		switch m {
-		case "PLAIN":
-			c = sasl.NewPlainClient("", up.Username, up.Password)
-		case "LOGIN":
-			c = sasl.NewLoginClient(up.Username, up.Password)
-		case "CRAM-MD5":
-			c = &cramMD5{up.Username, up.Password}
-		}
-		if err := s.c.Auth(c); err != nil {
-			return &FatalError{Msg: fmt.Sprintf("upstream %s refused AUTH %s for %s: check the username and password", up.Host, m, up.Username), Err: err}
-		}
-		return nil
 	}
-	return &FatalError{Msg: fmt.Sprintf("upstream %s offers AUTH %s; relayctl speaks PLAIN, LOGIN and CRAM-MD5", up.Host, mechs)}
+	return ""
+}
+
+func saslClient(mech string, up *Upstream) sasl.Client {
+	switch mech {
+	case "PLAIN":
+		return sasl.NewPlainClient("", up.Username, up.Password)
+	case "LOGIN":
+		return sasl.NewLoginClient(up.Username, up.Password)
+	}
+	return &cramMD5{up.Username, up.Password}
 }
 
 // cramMD5 is RFC 2195's CRAM-MD5, which go-sasl does not provide.
