@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // CheckOptions say what a check of an upstream does beyond connecting,
