@@ -299,7 +299,6 @@ const chunk = 2000
 func (r *runner) runJob(ctx context.Context, seq int) error {
 	// The chunks share their upstream connections; the job's gap does not.
 	defer r.sender.CloseIdle()
-	cur := store.Start
 	var total send.JobReport
 	total.BouncesByDomain = map[string]int{}
 	due, suppressed := 0, 0
@@ -314,15 +313,32 @@ func (r *runner) runJob(ctx context.Context, seq int) error {
 			r.opt.log("job %d: %d recipients not sent, suppressed since the plan", seq, suppressed)
 		}
 	}()
+	// The next chunk is read while this one is sent.
+	loads := make(chan loaded, 1)
+	pending := false
+	load := func(cur store.Cursor) {
+		pending = true
+		go func() { loads <- r.load(ctx, seq, cur, supp) }()
+	}
+	defer func() {
+		if pending {
+			<-loads
+		}
+	}()
+	load(store.Start)
 	for {
-		ds, next, err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), cur, chunk)
+		c := <-loads
+		pending = false
+		ds, recips, drop, err := c.due, c.recips, c.drop, c.err
 		if err != nil || len(ds) == 0 {
 			if err == nil && due > 0 {
 				r.logJob(seq, total)
 			}
 			return err
 		}
-		cur = next
+		if len(ds) == chunk {
+			load(c.next)
+		}
 		if due == 0 {
 			n, err := r.st.CountDue(ctx, r.c.ID, seq, r.opt.Now())
 			if err != nil {
@@ -331,21 +347,6 @@ func (r *runner) runJob(ctx context.Context, seq int) error {
 			r.opt.log("job %d: %d due", seq, max(n, len(ds)))
 		}
 		due += len(ds)
-		recips := make([]send.Recipient, 0, len(ds))
-		var drop []store.Update
-		for _, d := range ds {
-			local := d.Email[:max(0, strings.LastIndexByte(d.Email, '@'))]
-			if why, ok := supp.Match(listclean.Address{Local: local, Domain: d.Domain}); ok {
-				drop = append(drop, store.Update{ID: d.ID, State: store.StateSuppressed, Reply: why})
-				continue
-			}
-			v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
-			if err != nil {
-				return err
-			}
-			recips = append(recips, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
-				Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
-		}
 		if len(drop) > 0 {
 			if err := r.st.Apply(ctx, r.c.Name, drop); err != nil {
 				return err
@@ -378,6 +379,39 @@ func (r *runner) runJob(ctx context.Context, seq int) error {
 			return nil
 		}
 	}
+}
+
+// loaded is a chunk of a job read from the store: the recipients to
+// send, and the updates for those suppressed since the plan.
+type loaded struct {
+	due    []store.Due
+	recips []send.Recipient
+	drop   []store.Update
+	next   store.Cursor
+	err    error
+}
+
+// load reads the chunk of job seq after cur.
+func (r *runner) load(ctx context.Context, seq int, cur store.Cursor, supp *listclean.Suppressions) loaded {
+	ds, next, err := r.st.DueRecipients(ctx, r.c.ID, seq, r.opt.Now(), cur, chunk)
+	if err != nil {
+		return loaded{err: err}
+	}
+	c := loaded{due: ds, next: next, recips: make([]send.Recipient, 0, len(ds))}
+	for _, d := range ds {
+		local := d.Email[:max(0, strings.LastIndexByte(d.Email, '@'))]
+		if why, ok := supp.Match(listclean.Address{Local: local, Domain: d.Domain}); ok {
+			c.drop = append(c.drop, store.Update{ID: d.ID, State: store.StateSuppressed, Reply: why})
+			continue
+		}
+		v, err := Values(store.Recipient{Row: d.Row, Fields: d.Fields})
+		if err != nil {
+			return loaded{err: err}
+		}
+		c.recips = append(c.recips, send.Recipient{ID: d.ID, Email: d.Email, Domain: d.Domain, Group: d.Group, Values: v,
+			Attempts: d.Attempts, FirstAttempt: d.FirstAttemptAt})
+	}
+	return c
 }
 
 func (r *runner) logJob(seq int, rep send.JobReport) {
