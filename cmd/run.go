@@ -19,6 +19,7 @@ import (
 
 type runOptions struct {
 	resume, once, json bool
+	resumeStopped      bool
 	via, helo, ca      string
 	retry              string
 	maxAge, cooldown   time.Duration
@@ -48,8 +49,11 @@ throttles or blocks is paused (--cooldown, doubling); an authentication or
 sender-configuration refusal stops the run with the fix named.
 
 A campaign with progress needs --resume. Without CAMPAIGN, the one
-unfinished campaign is run: "relayctl run --resume --once" every few
-minutes is the cron line. --once does what is due and exits.
+unfinished campaign is run: "relayctl run CAMPAIGN --resume --once" every
+few minutes is the cron line. --once does what is due and exits. A campaign
+stopped by a fatal reply or paused by the bounce guard stays stopped for
+--resume (so cron does not undo the guard): fix the cause, then run it
+once with --resume-stopped.
 
 Exit status: 0 done or waiting, 1 error, 2 bad usage, 3 stopped (fatal
 sender error or bounce guard), 4 another run holds the campaign (an
@@ -69,6 +73,7 @@ overlapping cron run: nothing was done), 130/143 interrupted
 	}
 	f := c.Flags()
 	f.BoolVar(&o.resume, "resume", false, "continue a campaign that has progress")
+	f.BoolVar(&o.resumeStopped, "resume-stopped", false, "also continue a campaign a fatal reply or the bounce guard stopped, once the cause is fixed (implies --resume)")
 	f.BoolVar(&o.once, "once", false, "do what is due now and exit (for cron)")
 	f.BoolVar(&o.json, "json", false, "one JSON object per event on stdout")
 	f.StringVar(&o.via, "via", "", "direct, or an upstream URL smtp://user@host:587 / smtps://user@host:465 (default: relayctl.yaml's, else direct)")
@@ -146,7 +151,7 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	}
 	ev := newRunEvents(io, o.json)
 	sum, err := plan.Run(ctx, st, plan.RunOptions{
-		Campaign: name, Resume: o.resume, Once: o.once,
+		Campaign: name, Resume: o.resume, ResumeStopped: o.resumeStopped, Once: o.once,
 		Opener: dialer, Direct: dialer.Upstream == nil, Signer: signer, Policy: policy, MaxBounceRate: o.maxBounceRate,
 		Holder: fmt.Sprintf("relayctl run (pid %d)", os.Getpid()), Host: hostname(), PID: os.Getpid(), Alive: processAlive,
 		Events: ev.event, Wait: ev.wait, Log: ev.log,
@@ -155,6 +160,10 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	if err != nil {
 		var fe *send.FatalError
 		var be *plan.BounceError
+		var se *plan.StoppedError
+		if errors.As(err, &se) {
+			return stoppedError{err}
+		}
 		if errors.As(err, &fe) || errors.As(err, &be) {
 			if sum != nil && !o.json {
 				renderRunSummary(io.Out, sum)

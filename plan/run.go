@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,15 +22,20 @@ const (
 	CampaignWaiting     = "waiting"     // between jobs, or retries not yet due
 	CampaignDone        = "done"        // every recipient has a final state
 	CampaignInterrupted = "interrupted" // stopped by a signal; resume it
-	CampaignStopped     = "stopped"     // a fatal error: fix it, then resume
-	CampaignPaused      = "paused"      // the bounce-rate guard stopped it
+	CampaignStopped     = "stopped"     // a fatal reply: fix the sender, then --resume-stopped
+	CampaignPaused      = "paused"      // the bounce-rate guard stopped it: clean the list, then --resume-stopped
 	CampaignExpired     = "expired"     // --not-after passed before a job could start
+	CampaignError       = "error"       // the last run ended on an error (store, I/O); the next one retries
 )
 
 // RunOptions configure a run.
 type RunOptions struct {
 	Campaign string
 	Resume   bool
+	// ResumeStopped also resumes a campaign that a fatal reply or the
+	// bounce guard stopped: someone has fixed the cause. --resume alone
+	// (the cron line) refuses one, so cron does not undo the guard.
+	ResumeStopped bool
 	// Once does what is due now and returns (cron); otherwise the run
 	// waits for each job's start and each retry until the campaign is done.
 	Once bool
@@ -46,6 +52,9 @@ type RunOptions struct {
 	Host   string
 	PID    int
 	Alive  func(pid int) bool
+	// Heartbeat is how often the lock is renewed (30s if zero); another
+	// run takes it over after 2 minutes without one.
+	Heartbeat time.Duration
 
 	Now    func() time.Time
 	Events func(send.Event)
@@ -75,6 +84,16 @@ type RunSummary struct {
 // --resume.
 var ErrProgress = errors.New("has progress")
 
+// StoppedError refuses to resume a campaign stopped by a fatal reply or
+// the bounce guard without RunOptions.ResumeStopped.
+type StoppedError struct {
+	Campaign, State, Detail string
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("campaign %q is %s: %s; fix that, then resume it with --resume-stopped", e.Campaign, e.State, e.Detail)
+}
+
 // BounceError is the bounce-rate guard's stop.
 type BounceError struct{ Msg string }
 
@@ -92,33 +111,53 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 	if err != nil {
 		return nil, err
 	}
-	counts, err := st.CampaignCounts(ctx, c.ID)
-	if err != nil {
-		return nil, err
+	if opt.ResumeStopped {
+		opt.Resume = true
 	}
-	started := counts.Total[store.StateSent] + counts.Total[store.StateBounced] + counts.Total[store.StateDeferred] +
-		counts.Total[store.StateFailed] + counts.Total[store.StateSending]
-	if started > 0 && !opt.Resume {
-		return nil, fmt.Errorf("campaign %q %w: %d sent, %d deferred, %d bounced, %d failed of %d; continue it with --resume",
-			c.Name, ErrProgress, counts.Total[store.StateSent], counts.Total[store.StateDeferred], counts.Total[store.StateBounced],
-			counts.Total[store.StateFailed], c.Recipients)
+	if (c.State == CampaignStopped || c.State == CampaignPaused) && !opt.ResumeStopped {
+		return nil, &StoppedError{Campaign: c.Name, State: c.State, Detail: c.StateDetail}
+	}
+	if !opt.Resume {
+		// Only a fresh start needs the counts (a full scan of the
+		// campaign's recipients): an idle cron run stays cheap.
+		counts, err := st.CampaignCounts(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		started := counts.Total[store.StateSent] + counts.Total[store.StateBounced] + counts.Total[store.StateDeferred] +
+			counts.Total[store.StateFailed] + counts.Total[store.StateSending]
+		if started > 0 {
+			return nil, fmt.Errorf("campaign %q %w: %d sent, %d deferred, %d bounced, %d failed of %d; continue it with --resume",
+				c.Name, ErrProgress, counts.Total[store.StateSent], counts.Total[store.StateDeferred], counts.Total[store.StateBounced],
+				counts.Total[store.StateFailed], c.Recipients)
+		}
 	}
 	lock, err := st.AcquireLock(ctx, c.ID, opt.Holder, opt.Host, opt.PID, 2*time.Minute, opt.Alive)
 	if err != nil {
 		return nil, fmt.Errorf("campaign %q: %w", c.Name, err)
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
+	// A run that stalled (a suspended process, a frozen VM) past the
+	// lock's staleness may find another run holding the campaign when it
+	// wakes: the heartbeat then stops it, and it leaves the campaign's
+	// state to the run that took over.
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	defer stopBeat()
 	go func() {
-		t := time.NewTicker(30 * time.Second)
+		t := time.NewTicker(cmp.Or(opt.Heartbeat, 30*time.Second))
 		defer t.Stop()
 		for {
 			select {
 			case <-beatCtx.Done():
 				return
 			case <-t.C:
-				lock.Heartbeat(beatCtx)
+				if err := lock.Heartbeat(beatCtx); errors.Is(err, store.ErrLockLost) {
+					opt.log("campaign %s: %v; stopping", c.Name, err)
+					lost(err)
+					return
+				}
 			}
 		}
 	}()
@@ -144,6 +183,9 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 		Now: opt.Now, Events: opt.Events, Direct: opt.Direct}
 
 	runErr := r.run(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLockLost) {
+		return nil, fmt.Errorf("campaign %q: %w", c.Name, cause)
+	}
 	// Whatever happened, say where the campaign stands.
 	state, detail := CampaignWaiting, ""
 	var fe *send.FatalError
@@ -154,6 +196,7 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 		state = CampaignDone
 	case errors.As(runErr, &expired):
 		state, detail, runErr = CampaignExpired, expired.Error(), nil
+		opt.log("campaign %s expired: %s", c.Name, detail)
 	case errors.As(runErr, &fe):
 		state, detail = CampaignStopped, fe.Error()
 	case errors.As(runErr, &be):
@@ -161,7 +204,7 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 	case runErr != nil && ctx.Err() != nil:
 		state = CampaignInterrupted
 	case runErr != nil:
-		state, detail = CampaignStopped, runErr.Error()
+		state, detail = CampaignError, runErr.Error()
 	}
 	wctx := context.WithoutCancel(ctx)
 	if err := st.SetCampaignState(wctx, c.ID, state, detail); err != nil && runErr == nil {

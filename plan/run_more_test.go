@@ -316,6 +316,27 @@ func TestRunWrongPassword(t *testing.T) {
 	if len(srv.Messages()) != 0 {
 		t.Error("a message went through")
 	}
+
+	// The cron line (--resume) leaves a stopped campaign alone, with the
+	// reason; with the password fixed, --resume-stopped sends it.
+	d.Upstream.Password = "s3cret"
+	opt := runOptions(name, d)
+	opt.Resume = true
+	var se *plan.StoppedError
+	if _, err := plan.Run(runCtx(t), st, opt); !errors.As(err, &se) || !strings.Contains(err.Error(), "535 5.7.8") {
+		t.Fatalf("--resume on a stopped campaign: %v, want a *plan.StoppedError naming the refusal", err)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Error("--resume sent a stopped campaign's messages")
+	}
+	opt.ResumeStopped = true
+	sum, err = plan.Run(runCtx(t), st, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Campaign.State != plan.CampaignDone || len(srv.Messages()) != 9 {
+		t.Errorf("after --resume-stopped: %s, %d messages; want done, 9", sum.Campaign.State, len(srv.Messages()))
+	}
 }
 
 // routeOpener opens each domain's sessions with its own opener.
@@ -703,5 +724,55 @@ func TestRunSkipsSuppressedSincePlan(t *testing.T) {
 	state, _ := recipients(t, st, name)
 	if state["user0@d0.example.test"] != store.StateSuppressed || state["user2@d2.example.test"] != store.StateSuppressed {
 		t.Errorf("states %v", state)
+	}
+}
+
+// TestRunStopsWhenLockTakenOver: a run that stalled long enough for
+// another to take its lock over stops at its next heartbeat, and leaves
+// the campaign's state to the run that holds the lock now.
+func TestRunStopsWhenLockTakenOver(t *testing.T) {
+	st, name := planSmall(t, 200, 200, 0)
+	srv := smtptest.Start(t, smtptest.Options{})
+	c, _, _, err := st.Campaign(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := make(chan struct{})
+	var once sync.Once
+	srv.SetHooks(smtptest.Hooks{Data: func(smtptest.Message) error {
+		// Another run, finding the lock stale, takes it over while this
+		// one is sending; this run goes on until its heartbeat notices.
+		once.Do(func() {
+			if _, err := st.AcquireLock(context.Background(), c.ID, "other run", "elsewhere", 1, 0, nil); err != nil {
+				t.Error(err)
+			}
+			close(took)
+		})
+		<-took
+		time.Sleep(5 * time.Millisecond) // a slow server: the heartbeat comes before the job ends
+		return nil
+	}})
+	opt := runOptions(name, relay(t, srv))
+	opt.Heartbeat = 20 * time.Millisecond
+	_, err = plan.Run(runCtx(t), st, opt)
+	if !errors.Is(err, store.ErrLockLost) || !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("error %v, want the lock lost (an ErrLocked)", err)
+	}
+	if n := len(srv.Messages()); n >= 200 {
+		t.Errorf("%d messages: the run went on to the end after losing its lock", n)
+	}
+	c, _, _, err = st.Campaign(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State == plan.CampaignInterrupted || c.State == plan.CampaignDone {
+		t.Errorf("campaign state %s: the run that lost the lock wrote it", c.State)
+	}
+	// What it sent is recorded: nothing the server got is left pending.
+	state, _ := recipients(t, st, name)
+	for to, n := range received(srv) {
+		if n > 0 && state[to] != store.StateSent {
+			t.Errorf("%s received but %s", to, state[to])
+		}
 	}
 }

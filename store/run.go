@@ -12,6 +12,10 @@ import (
 // ErrLocked is returned when another live run holds a campaign.
 var ErrLocked = errors.New("locked by another run")
 
+// ErrLockLost is a heartbeat's error when another run took the lock over
+// (this one was thought dead). It is an ErrLocked too.
+var ErrLockLost = fmt.Errorf("%w: the run lock was taken over", ErrLocked)
+
 // Lock is a held run lock.
 type Lock struct {
 	s          *Store
@@ -60,7 +64,7 @@ func (l *Lock) Heartbeat(ctx context.Context) error {
 		return fmt.Errorf("store %s: heartbeat: %w", l.s.path, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store %s: the run lock was taken over by another run", l.s.path)
+		return fmt.Errorf("store %s: %w", l.s.path, ErrLockLost)
 	}
 	return nil
 }
