@@ -58,7 +58,7 @@ func (e *runEvents) log(msg string) {
 	}
 	e.log_.Info(msg)
 	var due int
-	if n, _ := fmt.Sscanf(msg[strings.Index(msg, ":")+1:], " %d due", &due); n == 1 && e.io.Interactive() {
+	if n, err := fmt.Sscanf(msg[strings.Index(msg, ":")+1:], " %d due", &due); n == 1 && err == nil && e.io.Interactive() {
 		e.bar = progressbar.NewOptions(due, progressbar.OptionSetWriter(e.io.ErrOut), progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
