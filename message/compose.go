@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	nettextproto "net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -245,7 +246,6 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 		return env, err
 	}
 	// Fields are collected in the order they are written.
-	type field struct{ k, v string }
 	fields := make([]field, 0, 16)
 	add := func(k, v string) { fields = append(fields, field{k, v}) }
 	add("Date", c.dateField())
@@ -301,13 +301,11 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 	for f := top.header.Fields(); f.Next(); {
 		add(f.Key(), f.Value())
 	}
-	// go-message writes a header's fields in reverse order of addition.
-	var h gomessage.Header
-	for i := len(fields) - 1; i >= 0; i-- {
-		h.Add(fields[i].k, fields[i].v)
+	if b, ok := w.(*bytes.Buffer); ok && c.spec.Signer == nil {
+		return env, writeMessage(b, fields, top) // straight into the caller's buffer
 	}
 	var out bytes.Buffer
-	if err := writeMessage(&out, h, top); err != nil {
+	if err := writeMessage(&out, fields, top); err != nil {
 		return env, err
 	}
 	if c.spec.Signer != nil {
@@ -316,6 +314,9 @@ func (c *Composer) Compose(w io.Writer, r Recipient) (Envelope, error) {
 	_, err = w.Write(out.Bytes())
 	return env, err
 }
+
+// field is a header field, its value formatted.
+type field struct{ k, v string }
 
 // formatField formats a template header field's value as go-message's
 // mail.Header would: address lists parsed and written back, any other
@@ -445,33 +446,84 @@ func (c *Composer) body(text, html []byte, boundary string) entity {
 // writeMessage writes the message with go-message's writer; a text-only
 // message, most campaigns', it writes as that writer would without
 // parsing back the Content-Type it was given.
-func writeMessage(out *bytes.Buffer, h gomessage.Header, top entity) error {
+func writeMessage(out *bytes.Buffer, fields []field, top entity) error {
 	if top.parts == nil {
 		switch top.header.Get("Content-Transfer-Encoding") {
 		case "7bit":
 			// go-message wraps lines over 998 octets; transferEncoding
 			// chose 7bit because there are none.
 			if longestLine(top.body) < 990 {
-				if err := textproto.WriteHeader(out, h.Header); err != nil {
-					return fmt.Errorf("compose: %w", err)
+				if err := writeHeader(out, fields); err != nil {
+					return err
 				}
 				out.Write(top.body)
 				return nil
 			}
 		case "quoted-printable":
-			if err := textproto.WriteHeader(out, h.Header); err != nil {
-				return fmt.Errorf("compose: %w", err)
+			if err := writeHeader(out, fields); err != nil {
+				return err
 			}
 			qp := quotedprintable.NewWriter(out)
 			qp.Write(top.body)
 			return qp.Close()
 		}
 	}
+	// go-message writes a header's fields in reverse order of addition.
+	var h gomessage.Header
+	for i := len(fields) - 1; i >= 0; i-- {
+		h.Add(fields[i].k, fields[i].v)
+	}
 	mw, err := gomessage.CreateWriter(out, h)
 	if err != nil {
 		return fmt.Errorf("compose: %w", err)
 	}
 	return writeEntity(mw, top)
+}
+
+// writeHeader writes fields and the blank line after them exactly as
+// go-message's textproto.WriteHeader does: names in canonical MIME case,
+// and a field that fits in 76 octets as "Name: value" on one line; a
+// longer one is folded by go-message itself.
+func writeHeader(out *bytes.Buffer, fields []field) error {
+	for _, f := range fields {
+		k := canonicalKey(f.k)
+		if f.v != "" && len(k)+2+len(f.v) <= 76 && validKey(k) && !strings.ContainsAny(f.v, "\r\n") {
+			out.WriteString(k)
+			out.WriteString(": ")
+			out.WriteString(f.v)
+			out.WriteString("\r\n")
+			continue
+		}
+		var h textproto.Header
+		h.Add(k, f.v)
+		if err := textproto.WriteHeader(out, h); err != nil {
+			return fmt.Errorf("compose: %w", err)
+		}
+		out.Truncate(out.Len() - 2) // WriteHeader's blank line
+	}
+	out.WriteString("\r\n")
+	return nil
+}
+
+// canonicalKeys are the names relayctl writes that are not in canonical
+// MIME case as written: go-message's Add canonicalises them.
+var canonicalKeys = map[string]string{"Message-ID": "Message-Id", "MIME-Version": "Mime-Version", "Feedback-ID": "Feedback-Id"}
+
+func canonicalKey(k string) string {
+	if c, ok := canonicalKeys[k]; ok {
+		return c
+	}
+	return nettextproto.CanonicalMIMEHeaderKey(k)
+}
+
+// validKey is go-message's test of a field name: printable US-ASCII but ':'.
+func validKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if ch := k[i]; !(ch >= '!' && ch < ':' || ch > ':' && ch <= '~') {
+			return false
+		}
+	}
+	return true
 }
 
 func longestLine(b []byte) int {
