@@ -155,10 +155,41 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 		return nil
 	}
 	now := time.Now().Unix()
+	// A run's batches are mostly sending marks, which a lighter statement
+	// writes; when no recipient is updated twice the order does not
+	// matter and they go apart.
+	var marks []int64
+	rest := updates
+	if distinct(updates) {
+		rest = make([]Update, 0, len(updates))
+		for _, u := range updates {
+			if u.State == StateSending && u.Reply == "" && !u.Attempted && u.NextAttempt.IsZero() && !u.Suppress {
+				marks = append(marks, u.ID)
+			} else {
+				rest = append(rest, u)
+			}
+		}
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for len(marks) > 0 {
+			n := min(len(marks), applyRows)
+			stmt, err := s.markStmt(ctx, n)
+			if err != nil {
+				return err
+			}
+			args := make([]any, 0, 1+n)
+			args = append(args, now)
+			for _, id := range marks[:n] {
+				args = append(args, id)
+			}
+			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			marks = marks[n:]
+		}
 		// Up to applyRows updates go in one statement: a statement's
 		// execution costs as much again as the row it changes.
-		for rest := updates; len(rest) > 0; {
+		for len(rest) > 0 {
 			n := distinctPrefix(rest, applyRows)
 			stmt, err := s.applyStmt(ctx, n)
 			if err != nil {
@@ -186,8 +217,10 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 			if !u.Suppress {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (value, kind, reason, source, created_at) VALUES (lower(?), 'address', ?, ?, ?)
-				ON CONFLICT (value) DO NOTHING`, u.Email, u.Reason, campaign, now); err != nil {
+			// Keyed as clean and suppress key addresses (SQLite's lower()
+			// would leave a UTF-8 local part's capitals).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (value, kind, reason, source, created_at) VALUES (?, 'address', ?, ?, ?)
+				ON CONFLICT (value) DO NOTHING`, strings.ToLower(u.Email), u.Reason, campaign, now); err != nil {
 				return err
 			}
 		}
@@ -214,6 +247,48 @@ func distinctPrefix(us []Update, max int) int {
 		}
 	}
 	return min(len(us), max)
+}
+
+// distinct reports whether no recipient appears twice in us.
+func distinct(us []Update) bool {
+	if len(us) <= 16 {
+		for i := 1; i < len(us); i++ {
+			for j := range i {
+				if us[j].ID == us[i].ID {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	seen := make(map[int64]bool, len(us))
+	for _, u := range us {
+		if seen[u.ID] {
+			return false
+		}
+		seen[u.ID] = true
+	}
+	return true
+}
+
+// markStmt returns the statement marking n recipients sending, prepared
+// once for the store.
+func (s *Store) markStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if st := s.markStmts[n]; st != nil {
+		return st, nil
+	}
+	ids := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	st, err := s.db.PrepareContext(ctx, `UPDATE recipients SET state = 'sending', next_attempt_at = NULL, updated_at = ?1 WHERE id IN (`+ids+`)`)
+	if err != nil {
+		return nil, err
+	}
+	if s.markStmts == nil {
+		s.markStmts = map[int]*sql.Stmt{}
+	}
+	s.markStmts[n] = st
+	return st, nil
 }
 
 // applyStmt returns the statement updating n recipients, prepared once

@@ -32,6 +32,7 @@ type Store struct {
 
 	applyMu    sync.Mutex
 	applyStmts map[int]*sql.Stmt // Apply's, by rows
+	markStmts  map[int]*sql.Stmt // Apply's for sending marks alone, by rows
 }
 
 // Open opens (creating if needed) the database at path and brings its schema
@@ -69,6 +70,9 @@ func (s *Store) Path() string { return s.path }
 // Close closes the database.
 func (s *Store) Close() error {
 	for _, st := range s.applyStmts {
+		st.Close()
+	}
+	for _, st := range s.markStmts {
 		st.Close()
 	}
 	return s.db.Close()
