@@ -680,11 +680,18 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 
 // recorder writes updates from every connection through one goroutine,
 // many to a commit: durability within milliseconds without one commit per
-// message.
+// message. Connections add their writes to the gathering batch without
+// waking the recorder; it wakes once per batch, when every connection has
+// a write in it or commitWindow after the first.
 type recorder struct {
 	store  Store
 	active atomic.Int32 // connections that may be waiting on a commit
-	reqs   chan recordReq
+
+	mu     sync.Mutex
+	cur    *batch
+	closed bool
+	kick   chan struct{} // commit now: the batch is full, or closing
+	timer  *time.Timer   // commitWindow after a batch's first write
 	done   chan struct{}
 }
 
@@ -696,55 +703,44 @@ type recorder struct {
 // 1.96 s, 400 µs 1.94 s, 1 ms 2.08 s, medians of 5).
 const commitWindow = 300 * time.Microsecond
 
-type recordReq struct {
-	us  []Update
-	err chan error
+// batch is writes committed together.
+type batch struct {
+	us     []Update
+	writes int           // how many connections' writes it holds
+	done   chan struct{} // closed once committed; err is then set
+	err    error
 }
 
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
 func newRecorder(s Store) *recorder {
-	r := &recorder{store: s, reqs: make(chan recordReq, 256), done: make(chan struct{})}
+	r := &recorder{store: s, cur: newBatch(), kick: make(chan struct{}, 1), timer: time.NewTimer(time.Hour), done: make(chan struct{})}
+	r.timer.Stop()
 	go r.loop()
 	return r
 }
 
 func (r *recorder) loop() {
 	defer close(r.done)
-	timer := time.NewTimer(0)
-	<-timer.C
-	for req := range r.reqs {
-		batch := []recordReq{req}
-		// Wait a moment for the other connections' writes: one commit for
-		// several of them costs little more than for one, and every
-		// connection is waiting on its own anyway.
-		timer.Reset(commitWindow)
-	more:
-		for len(batch) < 512 {
-			if len(batch) >= int(r.active.Load()) {
-				break // every connection is waiting on this commit
-			}
-			select {
-			case q, ok := <-r.reqs:
-				if !ok {
-					break more
-				}
-				batch = append(batch, q)
-			case <-timer.C:
-				break more
-			}
+	for {
+		select {
+		case <-r.kick:
+		case <-r.timer.C:
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		r.mu.Lock()
+		b, closed := r.cur, r.closed
+		take := len(b.us) > 0 // an empty batch stays to gather
+		if take {
+			r.cur = newBatch()
 		}
-		var us []Update
-		for _, q := range batch {
-			us = append(us, q.us...)
+		r.timer.Stop()
+		r.mu.Unlock()
+		if take {
+			b.err = r.store.Apply(context.Background(), b.us)
+			close(b.done)
 		}
-		err := r.store.Apply(context.Background(), us)
-		for _, q := range batch {
-			q.err <- err
+		if closed {
+			return
 		}
 	}
 }
@@ -758,20 +754,40 @@ func (r *recorder) do(ctx context.Context, us ...Update) error {
 	return wait()
 }
 
-// start sends us to be committed and returns the wait for the commit;
-// an error means ctx ended first and nothing was sent. The recorder owns
-// us from here.
+// start adds us to the next commit and returns the wait for it; an error
+// means ctx ended first and nothing was added. The recorder owns us from
+// here.
 func (r *recorder) start(ctx context.Context, us []Update) (wait func() error, err error) {
-	req := recordReq{us: us, err: make(chan error, 1)}
-	select {
-	case r.reqs <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return func() error { return <-req.err }, nil
+	r.mu.Lock()
+	b := r.cur
+	b.us = append(b.us, us...)
+	b.writes++
+	if b.writes == 1 {
+		r.timer.Reset(commitWindow)
+	}
+	if b.writes >= int(r.active.Load()) {
+		select { // every connection is waiting on this commit
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+	r.mu.Unlock()
+	return func() error {
+		<-b.done
+		return b.err
+	}, nil
 }
 
 func (r *recorder) close() {
-	close(r.reqs)
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 	<-r.done
 }
