@@ -92,6 +92,10 @@ func renderCleanSummary(w io.Writer, list string, s *listclean.Summary) error {
 }
 
 func renderRunSummary(w io.Writer, sum *plan.RunSummary) error {
+	if sum.Idle {
+		_, err := fmt.Fprintf(w, "Campaign %s: %s; nothing due before %s\n", sum.Campaign.Name, sum.Campaign.State, sum.NextDue.Local().Format(time.RFC3339))
+		return err
+	}
 	s := statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, sum.Times)
 	s.Jobs = nil
 	if err := renderStatus(w, s); err != nil {

@@ -171,7 +171,9 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 		return notFoundIsUsage(err)
 	}
 	if o.json {
-		return writeJSON(io.Out, map[string]any{"event": "summary", "status": statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, sum.Times), "resent": sum.Resent})
+		// An idle run's status has no counts (null): it did not count.
+		return writeJSON(io.Out, map[string]any{"event": "summary", "status": statusJSONOf(sum.Campaign, sum.Counts, sum.Pauses, sum.NextDue, sum.Times),
+			"resent": sum.Resent, "idle": sum.Idle})
 	}
 	return renderRunSummary(io.Out, sum)
 }

@@ -78,6 +78,10 @@ type RunSummary struct {
 	NextDue  time.Time
 	Pauses   map[string]store.Pause
 	Times    map[int][2]time.Time // each job's start and end
+	// Idle: a --once run found nothing due. Counts are then left empty:
+	// counting a large campaign's recipients is the one costly thing an
+	// idle cron tick would do, and nothing has changed since the last.
+	Idle bool
 }
 
 // ErrProgress refuses to start a campaign that has progress without
@@ -167,10 +171,14 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 		r.limits[g.Group] = send.Limits{Connections: g.Connections, PerConnection: g.PerConnection, MaxAge: g.MaxConnectionAge, PerHour: g.PerHour}
 	}
 	sum := &RunSummary{Campaign: c}
-	if sum.Resent, err = st.CountResent(ctx, c.ID); err != nil {
-		return nil, err
+	// Only a run that died leaves recipients sending, and only it leaves
+	// the campaign running; any other end records every outcome first.
+	if c.State == CampaignRunning {
+		if sum.Resent, err = st.CountResent(ctx, c.ID); err != nil {
+			return nil, err
+		}
+		c.PossibleDups += sum.Resent
 	}
-	c.PossibleDups += sum.Resent
 	spec, err := MessageSpec(ctx, st, c, opt.Signer)
 	if err != nil {
 		return nil, err
@@ -211,10 +219,14 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) (*RunSummary, err
 		runErr = err
 	}
 	c.State, c.StateDetail = state, detail
-	if sum.Counts, err = st.CampaignCounts(wctx, c.ID); err != nil && runErr == nil {
-		runErr = err
+	if r.idle && runErr == nil {
+		sum.Idle, sum.NextDue = true, r.next
+	} else {
+		if sum.Counts, err = st.CampaignCounts(wctx, c.ID); err != nil && runErr == nil {
+			runErr = err
+		}
+		sum.NextDue, _ = st.NextDue(wctx, c.ID)
 	}
-	sum.NextDue, _ = st.NextDue(wctx, c.ID)
 	sum.Pauses, _ = st.Pauses(wctx, c.ID)
 	sum.Times, _ = st.JobTimes(wctx, c.ID)
 	return sum, runErr
@@ -238,6 +250,9 @@ type runner struct {
 	limits map[string]send.Limits
 	sender *send.Runner
 	done   bool
+	worked bool      // a job was run
+	idle   bool      // --once found nothing due, and did nothing
+	next   time.Time // and this is when something is
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -324,6 +339,7 @@ func (r *runner) run(ctx context.Context) error {
 // nothingDue is --once's line when it stops short of what is next: cron
 // sees when the next run will have work.
 func (r *runner) nothingDue(what string, next time.Time) {
+	r.idle, r.next = !r.worked, next
 	r.opt.log("nothing due; next at %s (%s)", next.UTC().Format(time.RFC3339), what)
 }
 
@@ -340,6 +356,7 @@ const chunk = 2000
 
 // runJob delivers what of job seq is due now, a chunk at a time.
 func (r *runner) runJob(ctx context.Context, seq int) error {
+	r.worked = true
 	// The chunks share their upstream connections; the job's gap does not.
 	defer r.sender.CloseIdle()
 	var total send.JobReport

@@ -594,8 +594,8 @@ func TestRunOnceBeforeStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts.Total[store.StatePending] != 6 || sum.Campaign.State != plan.CampaignWaiting {
-		t.Errorf("counts %v, state %s; want 6 pending, waiting", sum.Counts.Total, sum.Campaign.State)
+	if counts := storeCounts(t, st, name); !sum.Idle || counts[store.StatePending] != 6 || sum.Campaign.State != plan.CampaignWaiting {
+		t.Errorf("idle %v, counts %v, state %s; want idle, 6 pending, waiting", sum.Idle, counts, sum.Campaign.State)
 	}
 	if n := srv.Stats().Connections; n != 0 {
 		t.Errorf("%d connections before the first job's start", n)
@@ -775,4 +775,18 @@ func TestRunStopsWhenLockTakenOver(t *testing.T) {
 			t.Errorf("%s received but %s", to, state[to])
 		}
 	}
+}
+
+// storeCounts is the campaign's recipients by state, from the store.
+func storeCounts(t *testing.T, st *store.Store, name string) map[string]int64 {
+	t.Helper()
+	c, _, _, err := st.Campaign(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := st.CampaignCounts(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts.Total
 }
