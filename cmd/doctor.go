@@ -100,7 +100,7 @@ func runDoctor(ctx context.Context, io *IOStreams, g *globalOptions, o *doctorOp
 	if err != nil {
 		return usagef("--resolver: %v", err)
 	}
-	opt.DNS, opt.MailHosts = domaincheck.NewResolver(r.Server()), r
+	opt.DNS, opt.MailHosts = domaincheck.NewResolver(r), r
 	rep, err := domaincheck.Run(ctx, opt)
 	if err != nil {
 		return err

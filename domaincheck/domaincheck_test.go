@@ -35,7 +35,7 @@ func start(t *testing.T, domain string, ips ...netip.Addr) (*dnstest.Server, Opt
 	}
 	return srv, Options{
 		Domain: domain, RelayIPs: ips,
-		DNS: NewResolver(srv.Addr), MailHosts: mh, Timeout: 2 * time.Second,
+		DNS: NewResolver(mh), MailHosts: mh, Timeout: 2 * time.Second,
 		Trace: t.Logf,
 	}
 }
@@ -486,7 +486,11 @@ func TestResolver(t *testing.T) {
 	srv.Add(t, "r.test. 300 IN MX 10 mx.r.test.")
 	srv.AddHost(t, "localhost", relay4) // never the hosts file's 127.0.0.1
 	srv.AddPTR(t, relay6, "six.r.test")
-	r := NewResolver(srv.Addr)
+	lr, err := listclean.NewResolver(srv.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewResolver(lr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 

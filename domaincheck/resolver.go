@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/relayctl/relayctl/listclean"
 )
 
 // Resolver asks one DNS server, and nothing else, the questions the
@@ -17,18 +19,13 @@ import (
 // expects: IsNotFound for NXDOMAIN or no record of the type, IsTemporary
 // for SERVFAIL and the like, IsTimeout for timeouts.
 type Resolver struct {
-	server   string
-	udp, tcp *dns.Client
+	dns *listclean.Resolver
 }
 
-// NewResolver returns a Resolver that sends every query to server
-// (HOST:PORT). Callers bound each query with their context.
-func NewResolver(server string) *Resolver {
-	return &Resolver{
-		server: server,
-		udp:    &dns.Client{Net: "udp", UDPSize: 1232},
-		tcp:    &dns.Client{Net: "tcp"},
-	}
+// NewResolver returns a Resolver that sends every query to r's server,
+// each within r's timeout.
+func NewResolver(r *listclean.Resolver) *Resolver {
+	return &Resolver{dns: r}
 }
 
 // LookupTXT returns name's TXT records, each record's strings joined.
@@ -76,7 +73,7 @@ func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr,
 	case failed != nil:
 		return nil, failed
 	}
-	return nil, notFound(host, r.server)
+	return nil, notFound(host, r.dns.Server())
 }
 
 // LookupAddr returns the names of addr's PTR records.
@@ -99,21 +96,18 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.SetEdns0(1232, false)
-	resp, err := r.exchange(ctx, r.udp, m)
-	if err == nil && resp.Truncated {
-		resp, err = r.exchange(ctx, r.tcp, m)
-	}
+	resp, err := r.dns.Exchange(ctx, m)
 	if err != nil {
 		var ne net.Error
 		timeout := errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
-		return nil, &net.DNSError{Err: err.Error(), Name: name, Server: r.server, IsTimeout: timeout, IsTemporary: true}
+		return nil, &net.DNSError{Err: err.Error(), Name: name, Server: r.dns.Server(), IsTimeout: timeout, IsTemporary: true}
 	}
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		return nil, notFound(name, r.server)
+		return nil, notFound(name, r.dns.Server())
 	default:
-		return nil, &net.DNSError{Err: "server failure: " + dns.RcodeToString[resp.Rcode], Name: name, Server: r.server, IsTemporary: true}
+		return nil, &net.DNSError{Err: "server failure: " + dns.RcodeToString[resp.Rcode], Name: name, Server: r.dns.Server(), IsTemporary: true}
 	}
 	var out []dns.RR
 	for _, rr := range resp.Answer {
@@ -122,27 +116,9 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 		}
 	}
 	if len(out) == 0 {
-		return nil, notFound(name, r.server)
+		return nil, notFound(name, r.dns.Server())
 	}
 	return out, nil
-}
-
-// exchange sends m over a connection of its own, closed as soon as ctx
-// ends: the DNS library honours a context's deadline but not its
-// cancellation, and Ctrl-C must not wait for a query's timeout.
-func (r *Resolver) exchange(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
-	conn, err := c.DialContext(ctx, r.server)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
-	if err != nil && ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return resp, err
 }
 
 func notFound(name, server string) error {

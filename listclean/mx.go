@@ -99,6 +99,13 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 	return nil, err
 }
 
+// Exchange sends m to the resolver's server and returns its answer: over
+// UDP, then TCP when the answer was truncated, within the resolver's
+// timeout; Ctrl-C (ctx) ends it at once.
+func (r *Resolver) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	return r.exchange(ctx, m)
+}
+
 func (r *Resolver) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
