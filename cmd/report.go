@@ -51,10 +51,8 @@ func runReport(cmd *cobra.Command, args []string, ios *IOStreams, g *globalOptio
 		return err
 	}
 	defer st.Close()
-	name := ""
-	if len(args) == 1 {
-		name = args[0]
-	} else if name, err = onlyUnfinished(cmd, st, true); err != nil {
+	name, err := campaignArg(cmd, st, args, true)
+	if err != nil {
 		return err
 	}
 	rep, err := report.Load(ctx, st, name, time.Now())

@@ -139,10 +139,8 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 		return err
 	}
 	defer st.Close()
-	if name == "" {
-		if name, err = onlyUnfinished(cmd, st, false); err != nil {
-			return err
-		}
+	if name, err = campaignArg(cmd, st, []string{name}, false); err != nil {
+		return err
 	}
 	ev := newRunEvents(io, o.json)
 	sum, err := plan.Run(ctx, st, plan.RunOptions{
@@ -178,9 +176,13 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	return renderRunSummary(io.Out, sum)
 }
 
-// onlyUnfinished names the campaign to act on when none is named; the
-// choice is plan's, the error the caller's to fix.
-func onlyUnfinished(cmd *cobra.Command, st *store.Store, newest bool) (string, error) {
+// campaignArg is the campaign a command acts on: the one named (args[0]),
+// or, when none is, the one plan.Pick chooses; its error is the caller's
+// to fix.
+func campaignArg(cmd *cobra.Command, st *store.Store, args []string, newest bool) (string, error) {
+	if len(args) > 0 && args[0] != "" {
+		return args[0], nil
+	}
 	name, err := plan.Pick(cmd.Context(), st, newest)
 	var ce *plan.ChoiceError
 	if errors.As(err, &ce) {

@@ -24,10 +24,8 @@ func newStatusCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			name := ""
-			if len(args) == 1 {
-				name = args[0]
-			} else if name, err = onlyUnfinished(cmd, st, true); err != nil {
+			name, err := campaignArg(cmd, st, args, true)
+			if err != nil {
 				return err
 			}
 			c, _, _, err := st.Campaign(ctx, name)
