@@ -66,16 +66,13 @@ failed (an open relay), 2 bad usage. docs/check.md explains each line.`,
 }
 
 func runCheck(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *checkOptions, args []string) error {
-	if o.timeouts.Dial <= 0 || o.timeouts.Command <= 0 || o.timeouts.Final <= 0 {
-		return usagef("--connect-timeout, --command-timeout and --data-timeout must be positive")
-	}
 	cfg, err := g.config()
 	if err != nil {
 		return err
 	}
-	d := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: o.timeouts}
-	if d.TLS, err = send.TLSWithCA(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
-		return usagef("--ca: %v", err)
+	d, err := newDialer(cfg, o.helo, o.ca, o.timeouts)
+	if err != nil {
+		return err
 	}
 	if o.openRelay != "" {
 		return runCheckRelay(cmd, io, d, o, args)

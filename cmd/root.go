@@ -208,3 +208,18 @@ func notFoundIsUsage(err error) error {
 	}
 	return err
 }
+
+// campaignArg is the campaign a command acts on: the one named (args[0]),
+// or, when none is, the one plan.Pick chooses; its error is the caller's
+// to fix.
+func campaignArg(cmd *cobra.Command, st *store.Store, args []string, newest bool) (string, error) {
+	if len(args) > 0 && args[0] != "" {
+		return args[0], nil
+	}
+	name, err := plan.Pick(cmd.Context(), st, newest)
+	var ce *plan.ChoiceError
+	if errors.As(err, &ce) {
+		return "", usageError{err}
+	}
+	return name, err
+}

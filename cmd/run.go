@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/listclean"
 	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/send"
-	"github.com/relayctl/relayctl/store"
 )
 
 type runOptions struct {
@@ -106,13 +106,11 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 			return usagef("--retry-schedule: %v", err)
 		}
 	}
-	if o.timeouts.Dial <= 0 || o.timeouts.Command <= 0 || o.timeouts.Final <= 0 {
-		return usagef("--connect-timeout, --command-timeout and --data-timeout must be positive")
+	dialer, err := newDialer(cfg, o.helo, o.ca, o.timeouts)
+	if err != nil {
+		return err
 	}
-	dialer := &send.Dialer{HELO: firstNonEmpty(o.helo, cfg.HELO, hostname()), Timeouts: o.timeouts, Port: o.port}
-	if dialer.TLS, err = send.TLSWithCA(firstNonEmpty(o.ca, cfg.TLSCA)); err != nil {
-		return usagef("--ca: %v", err)
-	}
+	dialer.Port = o.port
 	via, password := cfg.Upstream()
 	if o.via != "" {
 		via = o.via
@@ -176,19 +174,19 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 	return renderRunSummary(io.Out, sum)
 }
 
-// campaignArg is the campaign a command acts on: the one named (args[0]),
-// or, when none is, the one plan.Pick chooses; its error is the caller's
-// to fix.
-func campaignArg(cmd *cobra.Command, st *store.Store, args []string, newest bool) (string, error) {
-	if len(args) > 0 && args[0] != "" {
-		return args[0], nil
+// newDialer is the SMTP dialer run and check share: the EHLO name from
+// --helo, relayctl.yaml or the host's name, the system's CAs and --ca's
+// (or tls_ca), and the timeouts, which must be positive.
+func newDialer(cfg *config.Config, helo, ca string, timeouts send.Timeouts) (*send.Dialer, error) {
+	if timeouts.Dial <= 0 || timeouts.Command <= 0 || timeouts.Final <= 0 {
+		return nil, usagef("--connect-timeout, --command-timeout and --data-timeout must be positive")
 	}
-	name, err := plan.Pick(cmd.Context(), st, newest)
-	var ce *plan.ChoiceError
-	if errors.As(err, &ce) {
-		return "", usageError{err}
+	d := &send.Dialer{HELO: firstNonEmpty(helo, cfg.HELO, hostname()), Timeouts: timeouts}
+	var err error
+	if d.TLS, err = send.TLSWithCA(firstNonEmpty(ca, cfg.TLSCA)); err != nil {
+		return nil, usagef("--ca: %v", err)
 	}
-	return name, err
+	return d, nil
 }
 
 func parseSchedule(s string) ([]time.Duration, error) {
