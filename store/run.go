@@ -159,8 +159,9 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 	// writes; when no recipient is updated twice the order does not
 	// matter and they go apart.
 	var marks []int64
-	rest := updates
+	rest, rows := updates, 1 // a recipient updated twice: one by one, in order
 	if distinct(updates) {
+		rows = applyRows
 		rest = make([]Update, 0, len(updates))
 		for _, u := range updates {
 			if u.State == StateSending && u.Reply == "" && !u.Attempted && u.NextAttempt.IsZero() && !u.Suppress {
@@ -190,7 +191,7 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 		// Up to applyRows updates go in one statement: a statement's
 		// execution costs as much again as the row it changes.
 		for len(rest) > 0 {
-			n := distinctPrefix(rest, applyRows)
+			n := min(len(rest), rows)
 			stmt, err := s.applyStmt(ctx, n)
 			if err != nil {
 				return err
@@ -234,20 +235,6 @@ func (s *Store) Apply(ctx context.Context, campaign string, updates []Update) er
 
 // applyRows is the most updates one statement carries.
 const applyRows = 32
-
-// distinctPrefix is how many of us, at most max, can go in one statement:
-// a recipient updated twice must see its updates in order, so a second
-// update of one starts the next statement.
-func distinctPrefix(us []Update, max int) int {
-	for i := 1; i < len(us) && i < max; i++ {
-		for j := range i {
-			if us[j].ID == us[i].ID {
-				return i
-			}
-		}
-	}
-	return min(len(us), max)
-}
 
 // distinct reports whether no recipient appears twice in us.
 func distinct(us []Update) bool {
