@@ -16,23 +16,35 @@ var ErrLocked = errors.New("locked by another run")
 // (this one was thought dead). It is an ErrLocked too.
 var ErrLockLost = fmt.Errorf("%w: the run lock was taken over", ErrLocked)
 
-// Lock is a held run lock.
+// Lock is a held run lock: a campaign's, or the relay server's.
 type Lock struct {
-	s          *Store
-	campaignID int64
-	holder     string
+	s      *Store
+	table  string // campaign_locks or server_locks
+	col    string // its key column
+	key    any
+	holder string
 }
 
 // AcquireLock takes the campaign's run lock for holder. A lock whose
 // heartbeat is older than stale, or whose holder on this host is dead
 // (alive says so), is taken over.
 func (s *Store) AcquireLock(ctx context.Context, campaignID int64, holder, host string, pid int, stale time.Duration, alive func(pid int) bool) (*Lock, error) {
+	return s.acquire(ctx, &Lock{s: s, table: "campaign_locks", col: "campaign_id", key: campaignID, holder: holder}, host, pid, stale, alive)
+}
+
+// AcquireServerLock takes the lock named name (one relay server per
+// database delivers its queue), on the same terms as AcquireLock.
+func (s *Store) AcquireServerLock(ctx context.Context, name, holder, host string, pid int, stale time.Duration, alive func(pid int) bool) (*Lock, error) {
+	return s.acquire(ctx, &Lock{s: s, table: "server_locks", col: "name", key: name, holder: holder}, host, pid, stale, alive)
+}
+
+func (s *Store) acquire(ctx context.Context, l *Lock, host string, pid int, stale time.Duration, alive func(pid int) bool) (*Lock, error) {
 	now := time.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var h, hhost string
+		var hhost string
 		var hpid int
 		var beat int64
-		err := tx.QueryRowContext(ctx, `SELECT holder, host, pid, heartbeat FROM campaign_locks WHERE campaign_id = ?`, campaignID).Scan(&h, &hhost, &hpid, &beat)
+		err := tx.QueryRowContext(ctx, `SELECT host, pid, heartbeat FROM `+l.table+` WHERE `+l.col+` = ?`, l.key).Scan(&hhost, &hpid, &beat)
 		switch {
 		case err == sql.ErrNoRows:
 		case err != nil:
@@ -43,9 +55,9 @@ func (s *Store) AcquireLock(ctx context.Context, campaignID int64, holder, host 
 				return fmt.Errorf("%w: pid %d on %s, last seen %s ago", ErrLocked, hpid, hhost, now.Sub(time.Unix(beat, 0)).Round(time.Second))
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO campaign_locks (campaign_id, holder, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (campaign_id) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid, heartbeat = excluded.heartbeat`,
-			campaignID, holder, host, pid, now.Unix())
+		_, err = tx.ExecContext(ctx, `INSERT INTO `+l.table+` (`+l.col+`, holder, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (`+l.col+`) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid, heartbeat = excluded.heartbeat`,
+			l.key, l.holder, host, pid, now.Unix())
 		return err
 	})
 	if err != nil {
@@ -54,12 +66,12 @@ func (s *Store) AcquireLock(ctx context.Context, campaignID int64, holder, host 
 		}
 		return nil, fmt.Errorf("store %s: lock: %w", s.path, err)
 	}
-	return &Lock{s: s, campaignID: campaignID, holder: holder}, nil
+	return l, nil
 }
 
 // Heartbeat says the holder is alive; it fails if the lock was taken over.
 func (l *Lock) Heartbeat(ctx context.Context) error {
-	res, err := l.s.db.ExecContext(ctx, `UPDATE campaign_locks SET heartbeat = ? WHERE campaign_id = ? AND holder = ?`, time.Now().Unix(), l.campaignID, l.holder)
+	res, err := l.s.db.ExecContext(ctx, `UPDATE `+l.table+` SET heartbeat = ? WHERE `+l.col+` = ? AND holder = ?`, time.Now().Unix(), l.key, l.holder)
 	if err != nil {
 		return fmt.Errorf("store %s: heartbeat: %w", l.s.path, err)
 	}
@@ -71,7 +83,7 @@ func (l *Lock) Heartbeat(ctx context.Context) error {
 
 // Release gives the lock up.
 func (l *Lock) Release(ctx context.Context) error {
-	_, err := l.s.db.ExecContext(ctx, `DELETE FROM campaign_locks WHERE campaign_id = ? AND holder = ?`, l.campaignID, l.holder)
+	_, err := l.s.db.ExecContext(ctx, `DELETE FROM `+l.table+` WHERE `+l.col+` = ? AND holder = ?`, l.key, l.holder)
 	return err
 }
 

@@ -35,10 +35,26 @@ type Store struct {
 	markStmts  map[int]*sql.Stmt // Apply's for sending marks alone, by rows
 }
 
+// Option changes how Open opens the database.
+type Option func(*openOptions)
+
+type openOptions struct{ sync string }
+
+// Durable makes every commit survive power loss (synchronous=FULL: the WAL
+// is synced at each commit), as a relay must before it answers 250. By
+// default a commit survives a crash of the process but may be lost with
+// the last moments before a power cut (synchronous=NORMAL), which costs a
+// resumable run a few repeated messages at most.
+func Durable(o *openOptions) { o.sync = "FULL" }
+
 // Open opens (creating if needed) the database at path and brings its schema
 // up to date. The database runs in WAL mode with a busy timeout so that a
 // reader such as `status` never fails because a run is writing.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := openOptions{sync: "NORMAL"}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
@@ -46,7 +62,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store %s: is a directory", path)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-2048)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(" + o.sync + ")", "cache_size(-2048)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
