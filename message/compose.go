@@ -89,6 +89,7 @@ type Spec struct {
 
 // Recipient is one addressee and the list columns the template uses.
 type Recipient struct {
+	ID     int64 // the caller's, passed through (a relay's queued recipient)
 	Email  string
 	Values map[string]string
 }

@@ -103,6 +103,7 @@ var DefaultPolicy = Policy{
 // Event is something a run reports as it happens.
 type Event struct {
 	Kind      string // "sent", "deferred", "bounced", "failed", "paused", "connect-failed"
+	ID        int64  // the recipient's (Recipient.ID); 0 for a group's events
 	Email     string
 	Group     string
 	Reply     string
@@ -568,7 +569,7 @@ func (l *ledger) start(ctx context.Context, more ...Update) (wait func() error) 
 func (st *jobState) deliver(ctx context.Context, l *ledger, g *group, sess *Session, rc Recipient) error {
 	buf := &l.buf
 	buf.Reset()
-	env, err := st.r.Composer.Compose(buf, message.Recipient{Email: rc.Email, Values: rc.Values})
+	env, err := st.r.Composer.Compose(buf, message.Recipient{ID: rc.ID, Email: rc.Email, Values: rc.Values})
 	if err != nil {
 		st.cancel(&FatalError{Msg: fmt.Sprintf("rendering the message for %s", rc.Email), Err: err})
 		return nil
@@ -592,7 +593,7 @@ func (st *jobState) deliver(ctx context.Context, l *ledger, g *group, sess *Sess
 func (st *jobState) outcome(g *group, rc Recipient, o Outcome, attempted bool) (u Update, ev Event) {
 	now := st.r.Now()
 	u = Update{ID: rc.ID, Reply: o.Reply(), Attempted: attempted, Email: rc.Email}
-	ev = Event{Email: rc.Email, Group: rc.Group, Reply: o.Reply()}
+	ev = Event{ID: rc.ID, Email: rc.Email, Group: rc.Group, Reply: o.Reply()}
 	first := rc.FirstAttempt
 	if first.IsZero() {
 		first = now
