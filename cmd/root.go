@@ -148,7 +148,7 @@ sender's own fault, 4 another run holds the campaign, 130 interrupted
 	root.AddCommand(newCleanCmd(io, g), newPlanCmd(io, g), newPlansCmd(io, g), newPreviewCmd(io, g), newDKIMCmd(io),
 		newRunCmd(io, g), newStatusCmd(io, g), newSinkCmd(io),
 		newReportCmd(io, g), newSuppressCmd(io, g), newCheckCmd(io, g), newDoctorCmd(io, g),
-		newConfigCmd(io, g), newManCmd(io), newVersionCmd(io), newDemoCmd(io))
+		newConfigCmd(io, g), newServeCmd(io, g), newUserCmd(io, g), newQueueCmd(io, g), newClientsCmd(io, g), newManCmd(io), newVersionCmd(io), newDemoCmd(io))
 	setVersion(root) // root.Version, printed by --version as by relayctl version
 	return root
 }

@@ -106,26 +106,9 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 			return usagef("--retry-schedule: %v", err)
 		}
 	}
-	dialer, err := newDialer(cfg, o.helo, o.ca, o.timeouts)
+	dialer, err := outboundDialer(cfg, o.via, o.helo, o.ca, o.timeouts, o.port, o.dns)
 	if err != nil {
 		return err
-	}
-	dialer.Port = o.port
-	via, password := cfg.Upstream()
-	if o.via != "" {
-		via = o.via
-	}
-	if via != "" && via != "direct" {
-		if dialer.Upstream, err = send.ParseUpstream(via); err != nil {
-			return usagef("--via: %v", err)
-		}
-		dialer.Upstream.Password = password
-	} else {
-		res, err := listclean.NewResolver(o.dns.resolver, o.dns.timeout)
-		if err != nil {
-			return usagef("--resolver: %v", err)
-		}
-		dialer.Resolver = plan.MXResolver{R: res}
 	}
 	signer, err := cfg.Signer()
 	if err != nil {
@@ -172,6 +155,34 @@ func runRun(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *runOptions, 
 			"resent": sum.Resent, "idle": sum.Idle})
 	}
 	return renderRunSummary(io.Out, sum)
+}
+
+// outboundDialer is how run and serve deliver: through the upstream of
+// --via or relayctl.yaml (its password from there or the environment), or
+// direct to each domain's MX hosts, found through --resolver.
+func outboundDialer(cfg *config.Config, via, helo, ca string, timeouts send.Timeouts, port int, dns dnsFlags) (*send.Dialer, error) {
+	dialer, err := newDialer(cfg, helo, ca, timeouts)
+	if err != nil {
+		return nil, err
+	}
+	dialer.Port = port
+	cfgVia, password := cfg.Upstream()
+	if via == "" {
+		via = cfgVia
+	}
+	if via != "" && via != "direct" {
+		if dialer.Upstream, err = send.ParseUpstream(via); err != nil {
+			return nil, usagef("--via: %v", err)
+		}
+		dialer.Upstream.Password = password
+		return dialer, nil
+	}
+	res, err := listclean.NewResolver(dns.resolver, dns.timeout)
+	if err != nil {
+		return nil, usagef("--resolver: %v", err)
+	}
+	dialer.Resolver = plan.MXResolver{R: res}
+	return dialer, nil
 }
 
 // newDialer is the SMTP dialer run and check share: the EHLO name from
