@@ -93,7 +93,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("smtptest: %v", err)
 	}
 	if opts.TLS || opts.Implicit {
-		cfg, pemBytes, pool := selfSigned(t, opts.Names)
+		cfg, pemBytes, pool := SelfSigned(t, opts.Names...)
 		s.CA, s.Pool = pemBytes, pool
 		s.srv.TLSConfig = cfg
 		if opts.Implicit {
@@ -313,7 +313,10 @@ func (c *cramServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, nil
 }
 
-func selfSigned(t testing.TB, names []string) (*tls.Config, []byte, *x509.CertPool) {
+// SelfSigned returns a server TLS configuration with a fresh self-signed
+// certificate for localhost, 127.0.0.1 and names, the certificate's PEM,
+// and a pool that trusts it.
+func SelfSigned(t testing.TB, names ...string) (*tls.Config, []byte, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
