@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
@@ -27,14 +28,12 @@ func HashPassword(password string) (string, error) {
 
 // users checks credentials against the store.
 type users struct {
-	st    *store.Store
-	dummy []byte // a hash to spend time on for unknown users
+	st        *store.Store
+	dummyOnce sync.Once
+	dummy     []byte // a hash to spend time on for unknown users
 }
 
-func newUsers(st *store.Store) *users {
-	h, _ := bcrypt.GenerateFromPassword([]byte("relayctl"), bcrypt.DefaultCost)
-	return &users{st: st, dummy: h}
-}
+func newUsers(st *store.Store) *users { return &users{st: st} }
 
 var errBadCredentials = errors.New("bad username or password")
 
@@ -43,6 +42,7 @@ var errBadCredentials = errors.New("bad username or password")
 func (u *users) verify(ctx context.Context, name, password string) error {
 	rec, err := u.st.LookupUser(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
+		u.dummyOnce.Do(func() { u.dummy, _ = bcrypt.GenerateFromPassword([]byte("relayctl"), bcrypt.DefaultCost) })
 		bcrypt.CompareHashAndPassword(u.dummy, []byte(password))
 		return errBadCredentials
 	}
