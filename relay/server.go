@@ -123,7 +123,8 @@ func (s *Server) Serve(l net.Listener, kind Kind) error {
 	srv.MaxRecipients = s.cfg.MaxRecipients
 	srv.ReadTimeout = s.cfg.CommandTimeout
 	srv.WriteTimeout = s.cfg.CommandTimeout
-	srv.EnableSMTPUTF8 = true
+	// No SMTPUTF8: delivery does not pass it on, so a UTF-8 address
+	// accepted here could only bounce later.
 	srv.ErrorLog = slogLogger{s.cfg.Log}
 	// Whether AUTH may go in the clear is decided per connection (only on
 	// loopback), by offering no mechanisms.
