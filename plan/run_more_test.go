@@ -790,3 +790,62 @@ func storeCounts(t *testing.T, st *store.Store, name string) map[string]int64 {
 	}
 	return counts.Total
 }
+
+// TestRunUnreachableDestinationTriedOnce: a domain whose server cannot be
+// reached is tried once a job, not once per recipient (each would wait
+// out its own connect timeout); its recipients are deferred, and the
+// other domains are delivered.
+func TestRunUnreachableDestinationTriedOnce(t *testing.T) {
+	st, name := planWith(t, 30, func(o *plan.Options) {})
+	srv := smtptest.Start(t, smtptest.Options{})
+	// d0's "server" accepts and hangs up at once: the greeting never comes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	accepted := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	dead := &send.Dialer{HELO: "relay.example.org", Timeouts: send.Timeouts{Dial: 5 * time.Second, Command: 10 * time.Second, Final: 10 * time.Second},
+		Upstream: &send.Upstream{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Mode: send.TLSNone}}
+	live := relay(t, srv)
+	opt := runOptions(name, routeOpener{"d0.example.test": dead, "d1.example.test": live, "d2.example.test": live})
+	opt.Direct = true
+	opt.Once = true
+	opt.Policy.Retry = []time.Duration{time.Hour} // one pass: --once stops with d0 deferred
+	if _, err := plan.Run(runCtx(t), st, opt); err != nil {
+		t.Fatal(err)
+	}
+	state, _ := recipients(t, st, name)
+	for email, s := range state {
+		want := store.StateSent
+		if strings.HasSuffix(email, "@d0.example.test") {
+			want = store.StateDeferred
+		}
+		if s != want {
+			t.Errorf("%s: %s, want %s", email, s, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if accepted != 1 {
+		t.Errorf("the unreachable domain's server got %d connections for its 10 recipients, want 1", accepted)
+	}
+	if got := len(srv.Messages()); got != 20 {
+		t.Errorf("the other domains got %d messages, want 20", got)
+	}
+}

@@ -380,6 +380,37 @@ type jobState struct {
 	sem    chan struct{}
 	mu     sync.Mutex
 	report JobReport
+	// unreachable holds the destinations (a domain, or "" for the
+	// upstream) this job failed to connect to, how, and until when: for
+	// deadFor, their other recipients are deferred without a connection
+	// attempt each, as a mail server marks a dead destination, instead of
+	// every one of them waiting out its own connect timeout.
+	unreachable map[string]deadDestination
+}
+
+type deadDestination struct {
+	o     Outcome
+	until time.Time
+}
+
+// deadFor is how long a destination that failed to connect is left alone
+// within a job; then one connection tries again.
+const deadFor = time.Minute
+
+// destination is the key of rc's connections: its domain, or "" when an
+// upstream takes every domain.
+func (st *jobState) destination(rc Recipient) string {
+	if st.r.Direct {
+		return rc.Domain
+	}
+	return ""
+}
+
+func (st *jobState) deadOutcome(rc Recipient) (Outcome, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	d, ok := st.unreachable[st.destination(rc)]
+	return d.o, ok && st.r.Now().Before(d.until)
 }
 
 // work is one connection's loop: take a recipient, deliver it, until the
@@ -453,6 +484,11 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 			closeSess(true)
 		}
 		if sess == nil {
+			if o, dead := st.deadOutcome(rc); dead {
+				l.add(st.outcome(g, rc, o, false))
+				g.release(st.r.Direct)
+				continue
+			}
 			l.flush(ctx) // nothing waits unrecorded while a connection opens
 			select {
 			case st.sem <- struct{}{}:
@@ -480,7 +516,22 @@ func (st *jobState) work(ctx context.Context, q *queue) {
 					q.putBack(rc)
 					return
 				}
-				l.add(st.outcome(g, rc, Classify(err), true))
+				o := Classify(err)
+				if o.Kind == Deferred {
+					st.mu.Lock()
+					if st.unreachable == nil {
+						st.unreachable = map[string]deadDestination{}
+					}
+					dead := o
+					dead.Text = "not tried: an earlier connection failed: " + o.Text
+					if o.Code != 0 {
+						dead.Text = "not tried: an earlier connection was refused: " + o.Reply()
+						dead.Code, dead.Enhanced = 0, ""
+					}
+					st.unreachable[st.destination(rc)] = deadDestination{dead, st.r.Now().Add(deadFor)}
+					st.mu.Unlock()
+				}
+				l.add(st.outcome(g, rc, o, true))
 				g.release(st.r.Direct)
 				continue
 			}
