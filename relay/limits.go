@@ -106,14 +106,15 @@ type connCounter struct {
 	n   map[netip.Addr]int
 }
 
-func (cc *connCounter) listener(l net.Listener, log *slog.Logger) net.Listener {
-	return &countingListener{Listener: l, cc: cc, log: log}
+func (cc *connCounter) listener(l net.Listener, log *slog.Logger, kind Kind) net.Listener {
+	return &countingListener{Listener: l, cc: cc, log: log, kind: kind}
 }
 
 type countingListener struct {
 	net.Listener
-	cc  *connCounter
-	log *slog.Logger
+	cc   *connCounter
+	log  *slog.Logger
+	kind Kind
 }
 
 // Accept returns the next connection within its address's limit; one over
@@ -135,14 +136,14 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		}
 		l.cc.mu.Unlock()
 		if over {
-			l.log.Warn("session", "client", addr.String(), "rejected", "too many connections")
+			l.log.Warn("session", "client", addr.String(), "port", l.kind.String(), "rejected", "too many connections")
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
 			c.Close()
 			continue
 		}
 		cc := &countedConn{Conn: c, cc: l.cc, addr: addr, log: l.log}
-		cc.stats.started = time.Now()
+		cc.stats.started, cc.stats.kind = time.Now(), l.kind
 		return cc, nil
 	}
 }

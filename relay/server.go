@@ -85,9 +85,10 @@ type Server struct {
 	// deliverer's wake-up).
 	Accepted func()
 
-	mu      sync.Mutex
-	servers []*smtp.Server
-	closed  bool
+	mu        sync.Mutex
+	servers   []*smtp.Server
+	listeners []net.Listener
+	closed    bool
 }
 
 // NewServer returns a server queueing into st, which should be opened
@@ -102,6 +103,13 @@ func NewServer(cfg Config, st *store.Store) *Server {
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
 	}
+	// A zero timeout would time every read out at once.
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultConfig.CommandTimeout
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = DefaultConfig.DataTimeout
+	}
 	return &Server{
 		cfg:   cfg,
 		st:    st,
@@ -112,7 +120,8 @@ func NewServer(cfg Config, st *store.Store) *Server {
 	}
 }
 
-// Serve accepts connections on l until Close; kind says what l is for.
+// Serve accepts connections on l until Close or Shutdown, then returns
+// nil; kind says what l is for.
 func (s *Server) Serve(l net.Listener, kind Kind) error {
 	if kind != Relay && s.cfg.TLS == nil {
 		return fmt.Errorf("%s listener %s: needs a certificate (--tls-cert, --tls-key)", kind, l.Addr())
@@ -135,7 +144,7 @@ func (s *Server) Serve(l net.Listener, kind Kind) error {
 			srv.TLSConfig.MinVersion = tls.VersionTLS12
 		}
 	}
-	l = s.conns.listener(l, s.cfg.Log)
+	l = s.conns.listener(l, s.cfg.Log, kind)
 	if kind == SMTPS {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
@@ -143,9 +152,10 @@ func (s *Server) Serve(l net.Listener, kind Kind) error {
 	if s.closed {
 		s.mu.Unlock()
 		l.Close()
-		return smtp.ErrServerClosed
+		return nil // as if it had been closed while serving
 	}
 	s.servers = append(s.servers, srv)
+	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
 	err := srv.Serve(l)
 	if errors.Is(err, smtp.ErrServerClosed) {
@@ -159,11 +169,12 @@ func (s *Server) Serve(l net.Listener, kind Kind) error {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	servers := s.servers
+	servers, listeners := s.servers, s.listeners
 	s.mu.Unlock()
 	for _, srv := range servers {
 		srv.Close()
 	}
+	closeListeners(listeners)
 	s.queue.close()
 	return nil
 }
@@ -173,7 +184,7 @@ func (s *Server) Close() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
-	servers := s.servers
+	servers, listeners := s.servers, s.listeners
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range servers {
@@ -181,8 +192,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	closeListeners(listeners)
 	s.queue.close()
 	return errors.Join(errs...)
+}
+
+// closeListeners closes what Serve was given, after go-smtp's Close or
+// Shutdown: a Serve between registering here and go-smtp taking l would
+// otherwise wait in Accept for ever.
+func closeListeners(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // allowed reports whether addr may relay without AUTH.

@@ -61,6 +61,10 @@ func newSession(s *Server, kind Kind, c *smtp.Conn) *session {
 		ss.stats = &sessionStats{}
 	}
 	ss.stats.mu.Lock()
+	if ss.tls && !ss.stats.tls {
+		// After STARTTLS the client must AUTH again (RFC 3207 §4.2).
+		ss.stats.user = ""
+	}
 	ss.stats.tls, ss.stats.helo, ss.stats.kind = ss.tls, c.Hostname(), kind
 	ss.stats.mu.Unlock()
 	return ss
@@ -122,7 +126,15 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	failures := ss.stats.authFailures
 	ss.stats.mu.Unlock()
 	if failures >= 3 {
-		return nil, ss.refuse(421, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins")
+		// 421 promises the connection closes; go-smtp would keep it open
+		// after an AUTH error, so the refusal is written and the
+		// connection closed here: a password guesser reconnects, slowly.
+		ss.refuse(421, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, closing connection")
+		c := ss.conn.Conn()
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write([]byte("421 4.7.0 Too many failed logins, closing connection\r\n"))
+		c.Close()
+		return nil, ss.refuse(421, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, closing connection")
 	}
 	done := func(user string, err error) error {
 		ss.stats.mu.Lock()
@@ -137,30 +149,30 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		ss.stats.user = user
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Each check gets its own deadline: a client that abandons the
+	// exchange leaves nothing running.
+	verify := func(user, pass string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return done(user, ss.s.users.verify(ctx, user, pass))
+	}
 	switch strings.ToUpper(mech) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
-			defer cancel()
 			if identity != "" && identity != user {
 				return done(user, fmt.Errorf("may not act as %q", identity))
 			}
-			return done(user, ss.s.users.verify(ctx, user, pass))
+			return verify(user, pass)
 		}), nil
 	case sasl.Login:
-		return &loginServer{check: func(user, pass string) error {
-			defer cancel()
-			return done(user, ss.s.users.verify(ctx, user, pass))
-		}}, nil
+		return &loginServer{check: verify}, nil
 	case "CRAM-MD5":
 		return newCRAMServer(ss.s.cfg.Hostname, func(user string) (string, error) {
-			return ss.s.users.cramSecret(ctx, user)
-		}, func(user string, err error) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return done(user, err)
-		}), nil
+			return ss.s.users.cramSecret(ctx, user)
+		}, done), nil
 	}
-	cancel()
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
@@ -203,7 +215,16 @@ func (ss *session) Data(r io.Reader) error {
 		if se, ok := err.(*smtp.SMTPError); ok {
 			return ss.refuse(se.Code, se.EnhancedCode, se.Message)
 		}
-		return err // the connection failed: go-smtp ends the session
+		// The client fell silent (DataTimeout) or went away within the
+		// message. go-smtp would answer and then read the rest of the
+		// message as commands: end the connection instead.
+		const msg = "Timeout or error within DATA, closing connection"
+		ss.refuse(421, smtp.EnhancedCode{4, 4, 2}, msg)
+		c := ss.conn.Conn()
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, "421 4.4.2 "+msg+"\r\n")
+		ss.conn.Close()
+		return err
 	}
 	q := store.Queued{Received: now, From: ss.from, Client: ss.remote.String(), User: ss.user(),
 		HELO: ss.conn.Hostname(), Body: body, Recipients: append([]string(nil), ss.rcpts...)}
