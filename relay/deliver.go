@@ -113,6 +113,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
+		// An upstream drops a connection idle for long: one kept open
+		// until the next message would fail its first attempt.
+		d.runner.CloseIdle()
 		d.idle(ctx)
 	}
 	d.runner.CloseIdle()
