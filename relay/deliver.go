@@ -249,7 +249,15 @@ func (d *Deliverer) notify(ctx context.Context) error {
 			dr := DSNRecipient{Address: r.Rcpt, Reply: r.Reply, LastAttempt: r.LastAttempt}
 			if r.Failed() {
 				failed = append(failed, r.ID)
-				dr.Action, dr.Expired = "failed", strings.HasPrefix(r.Reply, "gave up after")
+				dr.Action = "failed"
+				// The engine's "gave up after 120h0m0s: " goes: Expired
+				// says it, and the server's last reply is what remains.
+				if rest, ok := strings.CutPrefix(r.Reply, "gave up after "); ok {
+					dr.Expired = true
+					if _, reply, ok := strings.Cut(rest, ": "); ok {
+						dr.Reply = reply
+					}
+				}
 			} else {
 				delayed = append(delayed, r.ID)
 				dr.Action, dr.RetryUntil = "delayed", n.Received.Add(d.Policy.MaxAge)

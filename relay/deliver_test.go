@@ -258,9 +258,15 @@ func TestDeliverExpiry(t *testing.T) {
 	if got := dsn.top.Get("Subject"); got != "Undelivered Mail Returned to Sender" {
 		t.Errorf("Subject: %q", got)
 	}
-	// The queue recorded why it failed, and the notice says so.
-	if want := "The last attempt failed: gave up after 1h0m0s: 451 4.3.0 Mailbox busy"; !strings.Contains(dsn.text, want) {
-		t.Errorf("notice text lacks %q:\n%s", want, dsn.text)
+	// The notice says the time ran out, and what the server last said,
+	// in the text and as the Diagnostic-Code.
+	for _, want := range []string{"retried until the time allowed for it ran out", "The receiving server said: 451 4.3.0 Mailbox busy"} {
+		if !strings.Contains(dsn.text, want) {
+			t.Errorf("notice text lacks %q:\n%s", want, dsn.text)
+		}
+	}
+	if got := r.Get("Diagnostic-Code"); got != "smtp; 451 4.3.0 Mailbox busy" {
+		t.Errorf("Diagnostic-Code %q, want the last reply", got)
 	}
 	var results []string
 	for _, a := range e.log.records(t, "attempt") {
@@ -268,7 +274,7 @@ func TestDeliverExpiry(t *testing.T) {
 			results = append(results, fmt.Sprint(a["result"], ": ", a["reply"]))
 		}
 	}
-	want := []string{"deferred: 451 4.3.0 Mailbox busy", "deferred: 451 4.3.0 Mailbox busy", "failed: 451 4.3.0 Mailbox busy"}
+	want := []string{"deferred: 451 4.3.0 Mailbox busy", "deferred: 451 4.3.0 Mailbox busy", "failed: gave up after 1h0m0s: 451 4.3.0 Mailbox busy"}
 	if !slices.Equal(results, want) {
 		t.Errorf("attempts logged %q, want %q", results, want)
 	}

@@ -44,6 +44,9 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) error {
 	if opt.Grace <= 0 {
 		opt.Grace = 30 * time.Second
 	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
 	lock, err := st.AcquireServerLock(ctx, "queue", opt.Holder, opt.Host, opt.PID, lockStale, opt.Alive)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

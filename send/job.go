@@ -675,6 +675,7 @@ func (st *jobState) outcome(g *group, rc Recipient, o Outcome, attempted bool) (
 		if now.Sub(first) >= st.r.Policy.MaxAge {
 			u.State, ev.Kind = StateFailed, "failed"
 			u.Reply = "gave up after " + st.r.Policy.MaxAge.String() + ": " + u.Reply
+			ev.Reply = u.Reply
 			st.report.Failed++
 			return u, ev
 		}

@@ -2,8 +2,10 @@
 
 -- A message accepted by the relay. body is the message as it will be
 -- sent (with our Received field), CRLF line ends.
+-- AUTOINCREMENT: a queue id is never reused, even once the queue has
+-- drained, so "queued as 42" in a client's log names one message for ever.
 CREATE TABLE queue_messages (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at INTEGER NOT NULL,          -- unix seconds
     mail_from   TEXT NOT NULL,             -- '' is the null sender (a DSN)
     client      TEXT NOT NULL,             -- the client's IP address
@@ -17,7 +19,7 @@ CREATE TABLE queue_messages (
 -- sender yet, 1 a delay warning went, 2 done (a failure DSN went, or none
 -- was due: the sender was null).
 CREATE TABLE queue_recipients (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id   INTEGER NOT NULL REFERENCES queue_messages (id) ON DELETE CASCADE,
     rcpt         TEXT NOT NULL,
     domain       TEXT NOT NULL,
