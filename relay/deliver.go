@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relayctl/relayctl/message"
@@ -40,8 +41,17 @@ type Deliverer struct {
 
 	wake   chan struct{}
 	runner *send.Runner
-	round  map[int64]store.QueueDue // this round's recipients, by id
-	bodies map[int64][]byte         // and their messages
+	rounds sync.WaitGroup
+
+	mu          sync.Mutex
+	inflight    map[int64]store.QueueDue // the rounds' recipients, by id
+	bodies      map[int64][]byte         // and their messages
+	bodyRefs    map[int64]int            // in-flight recipients per message
+	busyGroups  map[string]bool          // providers a round serves
+	busyDomains map[string]bool          // and their domains seen
+	allotted    int                      // connections the rounds hold
+	backoff     time.Duration            // after a failed round
+	pausedUntil time.Time
 }
 
 // Wake tells the deliverer new mail is queued.
@@ -70,6 +80,9 @@ func (d *Deliverer) Init() {
 	if d.Batch <= 0 {
 		d.Batch = 500
 	}
+	if d.Connections <= 0 {
+		d.Connections = 10
+	}
 	if d.Poll <= 0 {
 		d.Poll = 5 * time.Second
 	}
@@ -77,19 +90,28 @@ func (d *Deliverer) Init() {
 		d.Providers = plan.DefaultTable()
 	}
 	d.wake = make(chan struct{}, 1)
+	d.inflight, d.bodies, d.bodyRefs = map[int64]store.QueueDue{}, map[int64][]byte{}, map[int64]int{}
+	d.busyGroups, d.busyDomains = map[string]bool{}, map[string]bool{}
 	d.runner = &send.Runner{Store: queueStore{d}, Opener: d.Opener, Composer: queueComposer{d}, Policy: d.Policy,
 		Now: d.Now, Events: d.event, Direct: d.Direct}
 }
 
 // Run delivers until ctx ends. What was being sent when the last server
 // stopped is sent again first: maybe twice, never lost.
+//
+// Deliveries go in rounds, several at once: a round takes the due
+// recipients of providers no other round is serving, so one slow or
+// unreachable destination holds up only its own mail, and a provider's
+// limits hold across rounds. No round gets more than half the outgoing
+// connections while another could start.
 func (d *Deliverer) Run(ctx context.Context) error {
 	if n, err := d.Store.RecoverQueue(ctx); err != nil {
 		return err
 	} else if n > 0 {
 		d.Log.Warn("recovered", "recipients", n, "detail", "were being delivered when the last server stopped; sending again")
 	}
-	pause := time.Duration(0)
+	defer d.runner.CloseIdle()
+	defer d.rounds.Wait()
 	for ctx.Err() == nil {
 		if err := d.notify(ctx); err != nil && ctx.Err() == nil {
 			d.Log.Error("notices", "error", err.Error())
@@ -97,32 +119,39 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if _, err := d.Store.PurgeQueue(ctx); err != nil && ctx.Err() == nil {
 			d.Log.Error("purge", "error", err.Error())
 		}
-		n, err := d.deliverRound(ctx)
-		if ctx.Err() != nil {
-			break
+		started, err := d.startRound(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.failed(err)
 		}
-		if err != nil {
-			// A misconfigured upstream (authentication, TLS) or a failing
-			// store: nothing is lost by waiting; the queue keeps filling.
-			pause = min(max(2*pause, 30*time.Second), 15*time.Minute)
-			d.Log.Error("delivery paused", "error", err.Error(), "retry_in", pause.String())
-			send.Sleep(ctx, pause)
+		if started {
 			continue
 		}
-		pause = 0
-		if n > 0 {
-			continue
+		d.mu.Lock()
+		busy := d.allotted > 0
+		d.mu.Unlock()
+		if !busy {
+			// An upstream drops a connection idle for long: one kept open
+			// until the next message would fail its first attempt.
+			d.runner.CloseIdle()
 		}
-		// An upstream drops a connection idle for long: one kept open
-		// until the next message would fail its first attempt.
-		d.runner.CloseIdle()
 		d.idle(ctx)
 	}
-	d.runner.CloseIdle()
 	return nil
 }
 
-// idle waits for new mail, the next retry, or the poll interval.
+// failed pauses delivery after a misconfigured upstream (authentication,
+// TLS) or a failing store: nothing is lost by waiting, the queue keeps
+// filling; 30s, doubling to 15 minutes.
+func (d *Deliverer) failed(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.backoff = min(max(2*d.backoff, 30*time.Second), 15*time.Minute)
+	d.pausedUntil = d.Now().Add(d.backoff)
+	d.Log.Error("delivery paused", "error", err.Error(), "retry_in", d.backoff.String())
+}
+
+// idle waits for new mail, a round's end, the next retry, or the poll
+// interval.
 func (d *Deliverer) idle(ctx context.Context) {
 	wait := d.Poll
 	if next, err := d.Store.NextQueueDue(ctx); err == nil && !next.IsZero() {
@@ -131,6 +160,11 @@ func (d *Deliverer) idle(ctx context.Context) {
 	if d.WarnAfter > 0 {
 		wait = min(wait, time.Minute)
 	}
+	d.mu.Lock()
+	if d.pausedUntil.After(d.Now()) {
+		wait = max(wait, d.pausedUntil.Sub(d.Now()))
+	}
+	d.mu.Unlock()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -140,23 +174,40 @@ func (d *Deliverer) idle(ctx context.Context) {
 	}
 }
 
-// deliverRound sends what is due, up to a batch; it returns how many
-// recipients it took.
-func (d *Deliverer) deliverRound(ctx context.Context) (int, error) {
-	due, err := d.Store.DueQueue(ctx, d.Now(), d.Batch, 64<<20)
-	if err != nil || len(due) == 0 {
-		return 0, err
+// startRound starts a round with what is due and free: recipients not in
+// a round, of providers no round is serving. It reports whether it
+// started one.
+func (d *Deliverer) startRound(ctx context.Context) (bool, error) {
+	d.mu.Lock()
+	budget := d.Connections - d.allotted
+	paused := d.pausedUntil.After(d.Now())
+	var busyDomains []string
+	for dom := range d.busyDomains {
+		busyDomains = append(busyDomains, dom)
 	}
-	var ids []int64
-	d.round = make(map[int64]store.QueueDue, len(due))
-	job := send.Job{Limits: map[string]send.Limits{}, Connections: d.Connections, Pauses: map[string]send.Pause{},
+	d.mu.Unlock()
+	if budget < 1 || paused {
+		return false, nil
+	}
+	due, err := d.Store.DueQueue(ctx, d.Now(), d.Batch, 64<<20, busyDomains...)
+	if err != nil || len(due) == 0 {
+		return false, err
+	}
+	r := &round{recipients: map[int64]store.QueueDue{}, groups: map[string]bool{}, domains: map[string]bool{}}
+	job := send.Job{Limits: map[string]send.Limits{}, Pauses: map[string]send.Pause{},
 		Default: send.Limits{Connections: d.Connections, PerConnection: 100}}
+	var ids []int64
+	d.mu.Lock()
 	for _, q := range due {
+		g := d.Providers.Group(q.Domain, nil)
+		if d.busyGroups[g] {
+			continue // another round serves this provider
+		}
 		if len(ids) == 0 || ids[len(ids)-1] != q.MessageID {
 			ids = append(ids, q.MessageID)
 		}
-		d.round[q.ID] = q
-		g := d.Providers.Group(q.Domain, nil)
+		r.recipients[q.ID] = q
+		r.groups[g], r.domains[q.Domain] = true, true
 		if _, ok := job.Limits[g]; !ok {
 			l := d.Providers.LimitsFor(g)
 			job.Limits[g] = send.Limits{Connections: l.Connections, PerConnection: l.PerConnection,
@@ -165,22 +216,95 @@ func (d *Deliverer) deliverRound(ctx context.Context) (int, error) {
 		job.Recipients = append(job.Recipients, send.Recipient{ID: q.ID, Email: q.Rcpt, Domain: q.Domain, Group: g,
 			Attempts: q.Attempts, FirstAttempt: q.Received})
 	}
-	if d.bodies, err = d.Store.QueueBodies(ctx, ids); err != nil {
-		return 0, err
+	d.mu.Unlock()
+	if len(job.Recipients) == 0 {
+		return false, nil
+	}
+	bodies, err := d.Store.QueueBodies(ctx, ids)
+	if err != nil {
+		return false, err
 	}
 	pauses, err := d.Store.QueuePauses(ctx)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	for g, p := range pauses {
 		job.Pauses[g] = send.Pause{Group: g, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason}
 	}
-	_, err = d.runner.RunJob(ctx, job)
-	d.round, d.bodies = nil, nil
-	if err != nil && ctx.Err() == nil {
-		return len(due), err
+	// Half the budget at most while another round could use the rest.
+	job.Connections = min(budget, len(job.Recipients))
+	if d.Connections >= 2 {
+		job.Connections = min(job.Connections, (d.Connections+1)/2)
 	}
-	return len(due), nil
+	r.connections = job.Connections
+
+	d.mu.Lock()
+	d.allotted += r.connections
+	for id, q := range r.recipients {
+		d.inflight[id] = q
+		d.bodyRefs[q.MessageID]++
+	}
+	for id, b := range bodies {
+		d.bodies[id] = b
+	}
+	for g := range r.groups {
+		d.busyGroups[g] = true
+	}
+	for dom := range r.domains {
+		d.busyDomains[dom] = true
+	}
+	d.mu.Unlock()
+	d.rounds.Go(func() {
+		_, err := d.runner.RunJob(ctx, job)
+		d.endRound(r)
+		if err != nil && ctx.Err() == nil {
+			d.failed(err)
+		} else if err == nil {
+			d.mu.Lock()
+			d.backoff = 0
+			d.mu.Unlock()
+		}
+		d.Wake() // the loop may start what this round held back
+	})
+	return true, nil
+}
+
+// round is one RunJob's share of the queue.
+type round struct {
+	recipients  map[int64]store.QueueDue
+	groups      map[string]bool
+	domains     map[string]bool
+	connections int
+}
+
+func (d *Deliverer) endRound(r *round) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.allotted -= r.connections
+	for id, q := range r.recipients {
+		delete(d.inflight, id)
+		d.bodyRefs[q.MessageID]--
+	}
+	for id, n := range d.bodyRefs {
+		if n <= 0 {
+			delete(d.bodyRefs, id)
+			delete(d.bodies, id)
+		}
+	}
+	for g := range r.groups {
+		delete(d.busyGroups, g)
+	}
+	for dom := range r.domains {
+		delete(d.busyDomains, dom)
+	}
+}
+
+// recipient returns an in-flight recipient, and its message.
+func (d *Deliverer) recipient(id int64) (store.QueueDue, []byte, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q, ok := d.inflight[id]
+	return q, d.bodies[q.MessageID], ok
 }
 
 // event logs a delivery attempt.
@@ -189,7 +313,7 @@ func (d *Deliverer) event(ev send.Event) {
 		d.Log.Warn("paused", "provider", ev.Group, "for", ev.PausedFor.String(), "reply", ev.Reply)
 		return
 	}
-	q := d.round[ev.ID]
+	q, _, _ := d.recipient(ev.ID)
 	level := slog.LevelInfo
 	if ev.Kind != "sent" {
 		level = slog.LevelWarn
@@ -221,11 +345,11 @@ func (s queueStore) Pause(ctx context.Context, p send.Pause) error {
 type queueComposer struct{ d *Deliverer }
 
 func (c queueComposer) Compose(w io.Writer, r message.Recipient) (message.Envelope, error) {
-	q, ok := c.d.round[r.ID]
+	q, body, ok := c.d.recipient(r.ID)
 	if !ok {
-		return message.Envelope{}, fmt.Errorf("queued recipient %d is not in this round", r.ID)
+		return message.Envelope{}, fmt.Errorf("queued recipient %d is not in a round", r.ID)
 	}
-	_, err := w.Write(c.d.bodies[q.MessageID])
+	_, err := w.Write(body)
 	return message.Envelope{MailFrom: q.From, RcptTo: q.Rcpt}, err
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/smtptest"
 	"github.com/relayctl/relayctl/relay"
+	dlsend "github.com/relayctl/relayctl/send"
 	"github.com/relayctl/relayctl/store"
 )
 
@@ -463,4 +464,62 @@ func dlSend(c *smtp.Client, from string, to []string, body string) error {
 		return fmt.Errorf("end of DATA: %w", err)
 	}
 	return nil
+}
+
+// dlRoute opens each domain's sessions with its own opener, as direct
+// delivery reaches each domain's own MX hosts.
+type dlRoute map[string]dlsend.Opener
+
+func (r dlRoute) Open(ctx context.Context, domain string) (*dlsend.Session, error) {
+	return r[domain].Open(ctx, domain)
+}
+
+func dlUpstream(srv *smtptest.Server) *dlsend.Dialer {
+	return &dlsend.Dialer{HELO: "relay.test", Timeouts: dlsend.Timeouts{Dial: 5 * time.Second, Command: 10 * time.Second, Final: 10 * time.Second},
+		Upstream: &dlsend.Upstream{Host: "127.0.0.1", Port: srv.Port, Mode: dlsend.TLSNone}}
+}
+
+// TestDeliverSlowDestinationHoldsOnlyItsOwnMail: while one destination
+// sits on a message, mail queued after it for another destination is
+// delivered at once, in a round of its own.
+func TestDeliverSlowDestinationHoldsOnlyItsOwnMail(t *testing.T) {
+	e := dlSetup(t)
+	slow := smtptest.Start(t, smtptest.Options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow.SetHooks(smtptest.Hooks{Data: func(smtptest.Message) error {
+		once.Do(func() { close(entered) })
+		<-release
+		return nil
+	}})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
+	d := e.deliverer()
+	d.Direct, d.Connections = true, 4
+	d.Opener = dlRoute{"slow.example.net": dlUpstream(slow), "example.org": dlUpstream(e.dest)}
+	e.run(d)
+
+	e.enqueue("app@example.com", "Held", "x@slow.example.net")
+	d.Wake()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow destination never got its message")
+	}
+	e.enqueue("app@example.com", "Urgent", "y@example.org")
+	d.Wake()
+	e.waitFor("the second message, while the first is held", func() bool { return len(e.dest.Messages()) == 1 })
+	if got := e.dest.Messages()[0].To; !slices.Equal(got, []string{"y@example.org"}) {
+		t.Fatalf("delivered to %v", got)
+	}
+	close(release)
+	released = true
+	e.waitFor("the queue to empty", func() bool { return len(e.queued()) == 0 })
+	if n := len(slow.Messages()); n != 1 {
+		t.Errorf("the slow destination got %d messages, want 1", n)
+	}
 }

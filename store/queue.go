@@ -75,12 +75,20 @@ type QueueDue struct {
 
 // DueQueue returns up to limit recipients due by now (pending, or
 // deferred until now or earlier), oldest message first, whose messages
-// together hold at most maxBytes (and at least one message).
-func (s *Store) DueQueue(ctx context.Context, now time.Time, limit int, maxBytes int64) ([]QueueDue, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.message_id, r.rcpt, r.domain, m.mail_from, m.client, m.username, m.received_at, m.size, r.attempts
+// together hold at most maxBytes (and at least one message), leaving out
+// those at the domains exclude (which other deliveries are serving).
+func (s *Store) DueQueue(ctx context.Context, now time.Time, limit int, maxBytes int64, exclude ...string) ([]QueueDue, error) {
+	q := `SELECT r.id, r.message_id, r.rcpt, r.domain, m.mail_from, m.client, m.username, m.received_at, m.size, r.attempts
 		FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id
-		WHERE r.state IN ('pending', 'deferred') AND r.next_attempt <= ?
-		ORDER BY r.message_id, r.id LIMIT ?`, now.Unix(), limit)
+		WHERE r.state IN ('pending', 'deferred') AND r.next_attempt <= ?`
+	args := []any{now.Unix()}
+	if len(exclude) > 0 {
+		q += ` AND r.domain NOT IN (?` + strings.Repeat(", ?", len(exclude)-1) + `)`
+		for _, d := range exclude {
+			args = append(args, d)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY r.message_id, r.id LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: due queue: %w", s.path, err)
 	}
