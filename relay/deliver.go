@@ -49,6 +49,7 @@ type Deliverer struct {
 	bodyRefs    map[int64]int            // in-flight recipients per message
 	busyGroups  map[string]bool          // providers a round serves
 	busyDomains map[string]bool          // and their domains seen
+	finished    map[int64]bool           // messages rounds ended with
 	allotted    int                      // connections the rounds hold
 	backoff     time.Duration            // after a failed round
 	pausedUntil time.Time
@@ -91,7 +92,7 @@ func (d *Deliverer) Init() {
 	}
 	d.wake = make(chan struct{}, 1)
 	d.inflight, d.bodies, d.bodyRefs = map[int64]store.QueueDue{}, map[int64][]byte{}, map[int64]int{}
-	d.busyGroups, d.busyDomains = map[string]bool{}, map[string]bool{}
+	d.busyGroups, d.busyDomains, d.finished = map[string]bool{}, map[string]bool{}, map[int64]bool{}
 	d.runner = &send.Runner{Store: queueStore{d}, Opener: d.Opener, Composer: queueComposer{d}, Policy: d.Policy,
 		Now: d.Now, Events: d.event, Direct: d.Direct}
 }
@@ -102,8 +103,8 @@ func (d *Deliverer) Init() {
 // Deliveries go in rounds, several at once: a round takes the due
 // recipients of providers no other round is serving, so one slow or
 // unreachable destination holds up only its own mail, and a provider's
-// limits hold across rounds. No round gets more than half the outgoing
-// connections while another could start.
+// limits hold across rounds. The first round leaves a fifth of the
+// outgoing connections for others.
 func (d *Deliverer) Run(ctx context.Context) error {
 	if n, err := d.Store.RecoverQueue(ctx); err != nil {
 		return err
@@ -112,13 +113,39 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	defer d.runner.CloseIdle()
 	defer d.rounds.Wait()
+	var nextSweep, lastLook time.Time
 	for ctx.Err() == nil {
-		if err := d.notify(ctx); err != nil && ctx.Err() == nil {
-			d.Log.Error("notices", "error", err.Error())
+		// Notices and purging look at the messages rounds have finished
+		// with; the whole queue only every sweepEvery (for delay warnings,
+		// and what queue delete or another process changed). Scanning the
+		// queue at each wake-up, that is at each message accepted, took
+		// most of the CPU under load and held the write lock from the
+		// clients' commits.
+		var ids []int64 // none: the whole queue
+		full := !d.Now().Before(nextSweep)
+		if full {
+			nextSweep = d.Now().Add(sweepEvery)
+			d.takeFinished()
+		} else {
+			ids = d.takeFinished()
 		}
-		if _, err := d.Store.PurgeQueue(ctx); err != nil && ctx.Err() == nil {
-			d.Log.Error("purge", "error", err.Error())
+		if full || len(ids) > 0 {
+			if err := d.notify(ctx, ids...); err != nil && ctx.Err() == nil {
+				d.Log.Error("notices", "error", err.Error())
+			}
+			if _, err := d.Store.PurgeQueue(ctx, ids...); err != nil && ctx.Err() == nil {
+				d.Log.Error("purge", "error", err.Error())
+			}
 		}
+		// While rounds run, every accepted message wakes the loop: look
+		// for startable work at most every roundGap, not at each one.
+		d.mu.Lock()
+		busy := d.allotted > 0
+		d.mu.Unlock()
+		if wait := roundGap - time.Since(lastLook); busy && wait > 0 && !send.Sleep(ctx, wait) {
+			break
+		}
+		lastLook = time.Now()
 		started, err := d.startRound(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.failed(err)
@@ -127,7 +154,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			continue
 		}
 		d.mu.Lock()
-		busy := d.allotted > 0
+		busy = d.allotted > 0
 		d.mu.Unlock()
 		if !busy {
 			// An upstream drops a connection idle for long: one kept open
@@ -137,6 +164,27 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		d.idle(ctx)
 	}
 	return nil
+}
+
+// roundGap spaces the looks for work a new round could start while
+// others run: new mail for an idle provider waits that much at most.
+const roundGap = 100 * time.Millisecond
+
+// sweepEvery is how often the whole queue is looked at for notices and
+// finished messages.
+const sweepEvery = 30 * time.Second
+
+// takeFinished returns, and forgets, the messages whose recipients ended
+// a round since the last call.
+func (d *Deliverer) takeFinished() []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]int64, 0, len(d.finished))
+	for id := range d.finished {
+		ids = append(ids, id)
+	}
+	clear(d.finished)
+	return ids
 }
 
 // failed pauses delivery after a misconfigured upstream (authentication,
@@ -231,10 +279,11 @@ func (d *Deliverer) startRound(ctx context.Context) (bool, error) {
 	for g, p := range pauses {
 		job.Pauses[g] = send.Pause{Group: g, Until: p.Until, Cooldown: p.Cooldown, Reason: p.Reason}
 	}
-	// Half the budget at most while another round could use the rest.
+	// The first round leaves a fifth of the connections for rounds that
+	// may start while it runs; later rounds take what is left.
 	job.Connections = min(budget, len(job.Recipients))
-	if d.Connections >= 2 {
-		job.Connections = min(job.Connections, (d.Connections+1)/2)
+	if budget == d.Connections && d.Connections >= 2 {
+		job.Connections = min(job.Connections, d.Connections-max(1, d.Connections/5))
 	}
 	r.connections = job.Connections
 
@@ -284,6 +333,7 @@ func (d *Deliverer) endRound(r *round) {
 	for id, q := range r.recipients {
 		delete(d.inflight, id)
 		d.bodyRefs[q.MessageID]--
+		d.finished[q.MessageID] = true
 	}
 	for id, n := range d.bodyRefs {
 		if n <= 0 {
@@ -356,13 +406,13 @@ func (c queueComposer) Compose(w io.Writer, r message.Recipient) (message.Envelo
 // notify sends the notices senders are owed: a DSN per message for its
 // failed recipients and those delayed past WarnAfter. The null sender
 // (a DSN itself) is never sent one: no bounce loops.
-func (d *Deliverer) notify(ctx context.Context) error {
+func (d *Deliverer) notify(ctx context.Context, ids ...int64) error {
 	now := d.Now()
 	var warnBefore time.Time
 	if d.WarnAfter > 0 {
 		warnBefore = now.Add(-d.WarnAfter)
 	}
-	notices, err := d.Store.QueueNotices(ctx, warnBefore)
+	notices, err := d.Store.QueueNotices(ctx, warnBefore, ids...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,19 +27,9 @@ func (s *Store) Enqueue(ctx context.Context, msgs []Queued) ([]int64, error) {
 	ids := make([]int64, len(msgs))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i, m := range msgs {
-			res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (received_at, mail_from, client, username, helo, size, body)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, m.Received.Unix(), m.From, m.Client, m.User, m.HELO, len(m.Body), m.Body)
-			if err != nil {
+			var err error
+			if ids[i], err = insertQueued(ctx, tx, m); err != nil {
 				return err
-			}
-			if ids[i], err = res.LastInsertId(); err != nil {
-				return err
-			}
-			for _, r := range m.Recipients {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO queue_recipients (message_id, rcpt, domain) VALUES (?, ?, ?)`,
-					ids[i], r, domainOf(r)); err != nil {
-					return err
-				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO client_days VALUES (?, ?, ?, 1, ?, ?)
 				ON CONFLICT (day, client, username) DO UPDATE SET messages = messages + 1,
@@ -53,6 +44,29 @@ func (s *Store) Enqueue(ctx context.Context, msgs []Queued) ([]int64, error) {
 		return nil, fmt.Errorf("store %s: enqueue: %w", s.path, err)
 	}
 	return ids, nil
+}
+
+// insertQueued adds one message, its body and its recipients.
+func insertQueued(ctx context.Context, tx *sql.Tx, m Queued) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (received_at, mail_from, client, username, helo, size)
+		VALUES (?, ?, ?, ?, ?, ?)`, m.Received.Unix(), m.From, m.Client, m.User, m.HELO, len(m.Body))
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_bodies (message_id, body) VALUES (?, ?)`, id, m.Body); err != nil {
+		return 0, err
+	}
+	for _, r := range m.Recipients {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_recipients (message_id, rcpt, domain) VALUES (?, ?, ?)`,
+			id, r, domainOf(r)); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 func domainOf(addr string) string {
@@ -129,14 +143,51 @@ func (s *Store) NextQueueDue(ctx context.Context) (time.Time, error) {
 // QueueBodies returns the bodies of the messages ids.
 func (s *Store) QueueBodies(ctx context.Context, ids []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(ids))
-	for _, id := range ids {
-		var b []byte
-		if err := s.db.QueryRowContext(ctx, `SELECT body FROM queue_messages WHERE id = ?`, id).Scan(&b); err != nil {
-			return nil, fmt.Errorf("store %s: queued message %d: %w", s.path, id, err)
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		err := s.eachRow(ctx, `SELECT message_id, body FROM queue_bodies WHERE message_id IN `+idList(ids[:n]), func(rows *sql.Rows) error {
+			var id int64
+			var b []byte
+			if err := rows.Scan(&id, &b); err != nil {
+				return err
+			}
+			out[id] = b
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store %s: queued messages: %w", s.path, err)
 		}
-		out[id] = b
+		ids = ids[n:]
 	}
 	return out, nil
+}
+
+// idList is ids as an SQL list, "(1, 2, 3)": numbers only, no injection.
+func idList(ids []int64) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func (s *Store) eachRow(ctx context.Context, q string, fn func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // QueueUpdate changes one queued recipient's state.
@@ -252,17 +303,25 @@ func (r NoticeRecipient) Failed() bool { return r.State == StateBounced || r.Sta
 // QueueNotices returns the messages whose senders are owed a notice:
 // failed recipients not yet reported, and (unless warnBefore is zero)
 // recipients of messages received before warnBefore, still undelivered
-// and not yet warned about.
-func (s *Store) QueueNotices(ctx context.Context, warnBefore time.Time) ([]Notice, error) {
-	warn := int64(-1)
+// and not yet warned about. With ids, only those messages are looked at.
+func (s *Store) QueueNotices(ctx context.Context, warnBefore time.Time, ids ...int64) ([]Notice, error) {
+	failed := `SELECT r.message_id, r.id FROM queue_recipients r
+		WHERE r.state IN ('bounced', 'failed') AND r.notified < 2`
+	delayed := `SELECT r.message_id, r.id FROM queue_messages m JOIN queue_recipients r ON r.message_id = m.id
+		WHERE m.received_at < ? AND r.state IN ('pending', 'deferred') AND r.notified = 0`
+	if len(ids) > 0 {
+		failed += ` AND r.message_id IN ` + idList(ids)
+		delayed += ` AND m.id IN ` + idList(ids)
+	}
+	q := failed
+	var args []any
 	if !warnBefore.IsZero() {
-		warn = warnBefore.Unix()
+		q += ` UNION ALL ` + delayed
+		args = append(args, warnBefore.Unix())
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT m.id, m.mail_from, m.received_at, r.id, r.rcpt, r.state, r.reply, COALESCE(r.last_attempt, 0)
-		FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id
-		WHERE (r.state IN ('bounced', 'failed') AND r.notified < 2)
-		   OR (r.state IN ('pending', 'deferred') AND r.notified = 0 AND m.received_at < ?)
-		ORDER BY m.id, r.id`, warn)
+		FROM (`+q+`) o JOIN queue_messages m ON m.id = o.message_id JOIN queue_recipients r ON r.id = o.id
+		ORDER BY m.id, r.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: notices: %w", s.path, err)
 	}
@@ -295,16 +354,9 @@ func (s *Store) Notified(ctx context.Context, dsn *Queued, failed, delayed []int
 	var id int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if dsn != nil {
-			res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (received_at, mail_from, client, username, helo, size, body)
-				VALUES (?, '', '', '', '', ?, ?)`, dsn.Received.Unix(), len(dsn.Body), dsn.Body)
-			if err != nil {
+			var err error
+			if id, err = insertQueued(ctx, tx, *dsn); err != nil {
 				return err
-			}
-			id, _ = res.LastInsertId()
-			for _, r := range dsn.Recipients {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO queue_recipients (message_id, rcpt, domain) VALUES (?, ?, ?)`, id, r, domainOf(r)); err != nil {
-					return err
-				}
 			}
 		}
 		for _, r := range failed {
@@ -326,11 +378,16 @@ func (s *Store) Notified(ctx context.Context, dsn *Queued, failed, delayed []int
 }
 
 // PurgeQueue deletes the messages that are done: every recipient
-// delivered, or failed and reported. It returns how many went.
-func (s *Store) PurgeQueue(ctx context.Context) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM queue_messages WHERE NOT EXISTS (
+// delivered, or failed and reported. With ids, only those messages are
+// looked at. It returns how many went.
+func (s *Store) PurgeQueue(ctx context.Context, ids ...int64) (int, error) {
+	q := `DELETE FROM queue_messages WHERE NOT EXISTS (
 		SELECT 1 FROM queue_recipients r WHERE r.message_id = queue_messages.id
-		AND (r.state NOT IN ('sent', 'bounced', 'failed') OR (r.state != 'sent' AND r.notified < 2)))`)
+		AND (r.state NOT IN ('sent', 'bounced', 'failed') OR (r.state != 'sent' AND r.notified < 2)))`
+	if len(ids) > 0 {
+		q += ` AND id IN ` + idList(ids)
+	}
+	res, err := s.db.ExecContext(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("store %s: purge queue: %w", s.path, err)
 	}

@@ -23,13 +23,15 @@ type QueueEntry struct {
 	LastReply   string    // the latest reply of a waiting recipient
 }
 
-const queueEntrySelect = `SELECT m.id, m.received_at, m.mail_from, m.client, m.username, m.size,
-	(SELECT COUNT(*) FROM queue_recipients r WHERE r.message_id = m.id),
-	(SELECT COUNT(*) FROM queue_recipients r WHERE r.message_id = m.id AND r.state IN ('pending', 'deferred', 'sending')),
-	COALESCE((SELECT MIN(next_attempt) FROM queue_recipients r WHERE r.message_id = m.id AND r.state IN ('pending', 'deferred')), 0),
-	COALESCE((SELECT reply FROM queue_recipients r WHERE r.message_id = m.id AND r.state IN ('pending', 'deferred') AND reply != ''
-		ORDER BY last_attempt DESC LIMIT 1), '')
-	FROM queue_messages m`
+// queueEntrySelect reads the queue in one pass over the recipients, by
+// message; only a waiting message's last reply is looked up on its own.
+const queueEntrySelect = `SELECT m.id, m.received_at, m.mail_from, m.client, m.username, m.size, a.n, a.waiting, a.next,
+	CASE WHEN a.waiting = 0 THEN '' ELSE COALESCE((SELECT reply FROM queue_recipients r WHERE r.message_id = m.id
+		AND r.state IN ('pending', 'deferred') AND reply != '' ORDER BY last_attempt DESC LIMIT 1), '') END
+	FROM queue_messages m JOIN (SELECT message_id, COUNT(*) AS n,
+		SUM(state IN ('pending', 'deferred', 'sending')) AS waiting,
+		COALESCE(MIN(CASE WHEN state IN ('pending', 'deferred') THEN next_attempt END), 0) AS next
+		FROM queue_recipients GROUP BY message_id) a ON a.message_id = m.id`
 
 func scanQueueEntry(row interface{ Scan(...any) error }) (QueueEntry, error) {
 	var e QueueEntry
@@ -82,7 +84,7 @@ func (s *Store) QueuedMessage(ctx context.Context, id int64) (QueueEntry, []Queu
 		return e, nil, nil, fmt.Errorf("store %s: queued message %d: %w", s.path, id, err)
 	}
 	var body []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT body FROM queue_messages WHERE id = ?`, id).Scan(&body); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT body FROM queue_bodies WHERE message_id = ?`, id).Scan(&body); err != nil {
 		return e, nil, nil, fmt.Errorf("store %s: queued message %d: %w", s.path, id, err)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, rcpt, state, attempts, next_attempt, COALESCE(last_attempt, 0), reply

@@ -1,7 +1,7 @@
 -- relayctl serve: the relay's durable queue, its users, and who used it.
 
--- A message accepted by the relay. body is the message as it will be
--- sent (with our Received field), CRLF line ends.
+-- A message accepted by the relay; its body is in queue_bodies, so that
+-- listing and purging the queue read small rows.
 -- AUTOINCREMENT: a queue id is never reused, even once the queue has
 -- drained, so "queued as 42" in a client's log names one message for ever.
 CREATE TABLE queue_messages (
@@ -11,8 +11,15 @@ CREATE TABLE queue_messages (
     client      TEXT NOT NULL,             -- the client's IP address
     username    TEXT NOT NULL DEFAULT '',  -- the authenticated user, if any
     helo        TEXT NOT NULL DEFAULT '',
-    size        INTEGER NOT NULL,
-    body        BLOB NOT NULL
+    size        INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX queue_messages_received ON queue_messages (received_at);
+
+-- The message as it will be sent (with our Received field), CRLF ends.
+CREATE TABLE queue_bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES queue_messages (id) ON DELETE CASCADE,
+    body       BLOB NOT NULL
 ) STRICT;
 
 -- One recipient of a queued message. notified: 0 nothing sent to the
@@ -33,6 +40,9 @@ CREATE TABLE queue_recipients (
 
 CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt);
 CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
+-- Recipients whose sender is owed a failure notice.
+CREATE INDEX queue_recipients_owed ON queue_recipients (message_id)
+    WHERE state IN ('bounced', 'failed') AND notified < 2;
 
 -- A provider that throttled the relay rests until "until".
 CREATE TABLE queue_pauses (
