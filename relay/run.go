@@ -48,6 +48,9 @@ func Run(ctx context.Context, st *store.Store, opt RunOptions) error {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	lock, err := st.AcquireServerLock(ctx, "queue", opt.Holder, opt.Host, opt.PID, lockStale, opt.Alive)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("serve: another relayctl serve delivers this database's queue (%w)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
