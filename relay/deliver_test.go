@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -521,5 +522,30 @@ func TestDeliverSlowDestinationHoldsOnlyItsOwnMail(t *testing.T) {
 	e.waitFor("the queue to empty", func() bool { return len(e.queued()) == 0 })
 	if n := len(slow.Messages()); n != 1 {
 		t.Errorf("the slow destination got %d messages, want 1", n)
+	}
+}
+
+// TestRunOneServerPerQueue: while a server delivers a database's queue, a
+// second one on the same database refuses to start (store.ErrLocked: the
+// command exits 4) instead of delivering the same messages twice.
+func TestRunOneServerPerQueue(t *testing.T) {
+	e := dlSetup(t)
+	addr := dlServe(t, e.st, e.deliverer())
+	// A 250 means the first server got as far as serving: it holds the lock.
+	dlSubmit(t, addr, "app@example.com", []string{"a@example.net"}, string(dlBody("app@example.com", "Locked")))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = relay.Run(ctx, e.st, relay.RunOptions{Server: relay.NewServer(relay.DefaultConfig, e.st), Deliverer: e.deliverer(),
+		Listeners: []relay.Listener{{L: ln, Kind: relay.Relay}}, Holder: "second", Host: "test.example", PID: os.Getpid()})
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second server: %v, want store.ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "another relayctl serve delivers this database's queue") {
+		t.Errorf("error %q does not say what holds the lock", err)
 	}
 }
