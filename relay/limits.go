@@ -137,8 +137,12 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		l.cc.mu.Unlock()
 		if over {
 			l.log.Warn("session", "client", addr.String(), "port", l.kind.String(), "rejected", "too many connections")
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+			// On SMTPS the reply would come before TLS, where the client
+			// cannot read it: the connection is just closed.
+			if l.kind != SMTPS {
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				c.Write([]byte("421 4.7.0 Too many connections from your address, try again later\r\n"))
+			}
 			c.Close()
 			continue
 		}
