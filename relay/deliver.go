@@ -3,7 +3,6 @@ package relay
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -474,6 +473,3 @@ func headerSection(body []byte) []byte {
 	}
 	return body
 }
-
-// ErrNoWay is returned when the deliverer has no way to deliver.
-var ErrNoWay = errors.New("no upstream and no resolver")
