@@ -166,6 +166,9 @@ func runServe(cmd *cobra.Command, io *IOStreams, g *globalOptions, o *serveOptio
 	}
 	d := &relay.Deliverer{Store: st, Opener: dialer, Direct: dialer.Upstream == nil, Providers: table, Policy: policy,
 		WarnAfter: o.warnAfter, Connections: o.connections, Hostname: o.cfg.Hostname, Log: o.cfg.Log}
+	if dialer.Resolver != nil {
+		d.MX = relay.MXFrom(dialer.Resolver)
+	}
 	return relay.Run(ctx, st, relay.RunOptions{
 		Server: relay.NewServer(o.cfg, st), Deliverer: d, Listeners: ls, Log: o.cfg.Log,
 		Holder: fmt.Sprintf("relayctl serve (pid %d)", os.Getpid()), Host: hostname(), PID: os.Getpid(), Alive: processAlive,

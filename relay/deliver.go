@@ -29,9 +29,14 @@ type Deliverer struct {
 	Policy      send.Policy // MaxAge is the queue lifetime, from arrival
 	WarnAfter   time.Duration
 	Connections int
-	Hostname    string
-	Log         *slog.Logger
-	Now         func() time.Time
+	// MX, if set, returns a domain's MX hosts, so that a domain hosted by
+	// a provider (a company on Google Workspace) is shaped as that
+	// provider, as `plan` groups a campaign's recipients. Without it, or
+	// when it fails, the provider table's domain lists decide.
+	MX       func(ctx context.Context, domain string) ([]string, error)
+	Hostname string
+	Log      *slog.Logger
+	Now      func() time.Time
 	// Batch is the most recipients a round takes (500 if 0); Poll is how
 	// often an idle deliverer looks for work another process made due
 	// (`relayctl queue retry`), 5s if 0.
@@ -49,6 +54,7 @@ type Deliverer struct {
 	busyGroups  map[string]bool          // providers a round serves
 	busyDomains map[string]bool          // and their domains seen
 	finished    map[int64]bool           // messages rounds ended with
+	groupCache  map[string]cachedGroup   // domain → provider, Run's own
 	allotted    int                      // connections the rounds hold
 	backoff     time.Duration            // after a failed round
 	pausedUntil time.Time
@@ -92,6 +98,7 @@ func (d *Deliverer) Init() {
 	d.wake = make(chan struct{}, 1)
 	d.inflight, d.bodies, d.bodyRefs = map[int64]store.QueueDue{}, map[int64][]byte{}, map[int64]int{}
 	d.busyGroups, d.busyDomains, d.finished = map[string]bool{}, map[string]bool{}, map[int64]bool{}
+	d.groupCache = map[string]cachedGroup{}
 	d.runner = &send.Runner{Store: queueStore{d}, Opener: d.Opener, Composer: queueComposer{d}, Policy: d.Policy,
 		Now: d.Now, Events: d.event, Direct: d.Direct}
 }
@@ -244,9 +251,10 @@ func (d *Deliverer) startRound(ctx context.Context) (bool, error) {
 	job := send.Job{Limits: map[string]send.Limits{}, Pauses: map[string]send.Pause{},
 		Default: send.Limits{Connections: d.Connections, PerConnection: 100}}
 	var ids []int64
+	groups := d.groups(ctx, due) // may ask DNS: not under d.mu
 	d.mu.Lock()
 	for _, q := range due {
-		g := d.Providers.Group(q.Domain, nil)
+		g := groups[q.Domain]
 		if d.busyGroups[g] {
 			continue // another round serves this provider
 		}
@@ -315,6 +323,40 @@ func (d *Deliverer) startRound(ctx context.Context) (bool, error) {
 		d.Wake() // the loop may start what this round held back
 	})
 	return true, nil
+}
+
+// groupTTL is how long a domain's provider, found from its MX hosts, is
+// remembered.
+const groupTTL = time.Hour
+
+type cachedGroup struct {
+	group string
+	until time.Time
+}
+
+// groups returns the provider group of each domain of due. Called from
+// Run's loop only, which owns the cache.
+func (d *Deliverer) groups(ctx context.Context, due []store.QueueDue) map[string]string {
+	out := map[string]string{}
+	for _, q := range due {
+		if _, ok := out[q.Domain]; ok {
+			continue
+		}
+		if c, ok := d.groupCache[q.Domain]; ok && d.Now().Before(c.until) {
+			out[q.Domain] = c.group
+			continue
+		}
+		var mx []string
+		if d.MX != nil {
+			mctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			mx, _ = d.MX(mctx, q.Domain) // a failure groups by the domain lists
+			cancel()
+		}
+		g := d.Providers.Group(q.Domain, mx)
+		out[q.Domain] = g
+		d.groupCache[q.Domain] = cachedGroup{g, d.Now().Add(groupTTL)}
+	}
+	return out
 }
 
 // round is one RunJob's share of the queue.
@@ -472,4 +514,16 @@ func headerSection(body []byte) []byte {
 		return body[:i+4]
 	}
 	return body
+}
+
+// MXFrom adapts direct delivery's resolver to Deliverer.MX.
+func MXFrom(r send.Resolver) func(ctx context.Context, domain string) ([]string, error) {
+	return func(ctx context.Context, domain string) ([]string, error) {
+		mxs, _, _, err := r.LookupMX(ctx, domain)
+		hosts := make([]string, len(mxs))
+		for i, m := range mxs {
+			hosts[i] = m.Host
+		}
+		return hosts, err
+	}
 }

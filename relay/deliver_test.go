@@ -549,3 +549,27 @@ func TestRunOneServerPerQueue(t *testing.T) {
 		t.Errorf("error %q does not say what holds the lock", err)
 	}
 }
+
+// TestDeliverGroupsByMX: with MX lookups, a company domain hosted by a
+// provider is shaped as that provider: its throttling pauses the provider,
+// named as such.
+func TestDeliverGroupsByMX(t *testing.T) {
+	e := dlSetup(t)
+	e.dest.SetHooks(smtptest.Hooks{Rcpt: func(to string) error {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 28}, Message: "rate limited, try later"}
+	}})
+	d := e.deliverer()
+	d.MX = func(_ context.Context, domain string) ([]string, error) {
+		if domain == "corp.example" {
+			return []string{"aspmx.l.google.com"}, nil
+		}
+		return nil, fmt.Errorf("%s: no such domain", domain)
+	}
+	e.run(d)
+	e.enqueue("app@example.com", "Hosted", "ceo@corp.example")
+	d.Wake()
+	e.waitFor("the pause", func() bool { return len(e.log.records(t, "paused")) > 0 })
+	if p := e.log.records(t, "paused")[0]; p["provider"] != "google" {
+		t.Errorf("paused %v, want the provider google (corp.example's MX is Google's)", p)
+	}
+}
