@@ -111,7 +111,7 @@ func TestDeliverSurvivesSIGKILL(t *testing.T) {
 	drained := time.Since(start)
 
 	// The relay purges what it delivered.
-	dlWait(t, 20*time.Second, "relayctl queue list --json to print []", func() bool {
+	eventually(t, 20*time.Second, "relayctl queue list --json to print []", func() bool {
 		return dlQueueList(t, bin, dir, db) == 0
 	}, second.stderr)
 

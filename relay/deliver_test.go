@@ -381,7 +381,7 @@ func TestDeliverIdleReleasesUpstream(t *testing.T) {
 	e.enqueue("app@example.com", "First", "a@example.net")
 	e.run(e.d)
 	e.waitFor("the first message", func() bool { return len(e.dest.Messages()) == 1 })
-	dlWait(t, 10*time.Second, "the relay to close its upstream connection while idle",
+	eventually(t, 10*time.Second, "the relay to close its upstream connection while idle",
 		func() bool { return e.dest.Stats().Open == 0 },
 		func() string { return fmt.Sprintf("%+v", e.dest.Stats()) })
 

@@ -31,24 +31,6 @@ import (
 // stores seconds.
 var dlT0 = time.Date(2025, 6, 2, 8, 0, 0, 0, time.UTC)
 
-// dlClock is a clock the test moves.
-type dlClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *dlClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *dlClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // dlLog is the deliverer's log: slog JSON lines in a buffer.
 type dlLog struct {
 	mu sync.Mutex
@@ -92,7 +74,7 @@ type dlEnv struct {
 	t     *testing.T
 	st    *store.Store
 	dest  *smtptest.Server
-	clock *dlClock
+	clock *testClock
 	log   *dlLog
 	d     *relay.Deliverer
 }
@@ -107,7 +89,7 @@ func dlSetup(t *testing.T) *dlEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &dlEnv{t: t, st: st, dest: smtptest.Start(t, smtptest.Options{}), clock: &dlClock{t: dlT0}, log: &dlLog{}}
+	e := &dlEnv{t: t, st: st, dest: smtptest.Start(t, smtptest.Options{}), clock: &testClock{now: dlT0}, log: &dlLog{}}
 	e.d = e.deliverer()
 	return e
 }
@@ -200,22 +182,7 @@ func (e *dlEnv) recipient(id int64, rcpt string) store.QueueRecipient {
 // waitFor polls cond until it holds, failing the test after 10s.
 func (e *dlEnv) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	dlWait(e.t, 10*time.Second, what, cond, e.log.String)
-}
-
-// dlWait polls cond every few milliseconds until it holds, or fails the
-// test after within, with what and the detail.
-func dlWait(t *testing.T, within time.Duration, what string, cond func() bool, detail func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s, still waiting for %s\n%s", within, what, detail())
-		}
-		<-tick.C
-	}
+	eventually(e.t, 10*time.Second, what, cond, e.log.String)
 }
 
 // messagesTo returns what the destination received for rcpt.

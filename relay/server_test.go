@@ -282,36 +282,6 @@ func svStillServing(t *testing.T, addr string) {
 	c.Quit()
 }
 
-// svEventually polls cond until it holds or the deadline passes.
-func svEventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// svClock is a Config.Now the test moves by hand.
-type svClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *svClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *svClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // svRaw is an SMTP conversation byte by byte.
 type svRaw struct {
 	t    *testing.T
@@ -490,7 +460,7 @@ func TestRelayAcceptsAllowedClients(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &svClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+			clock := &testClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 			cfg, pool, _ := svConfig(t)
 			cfg.Now = clock.Now
 			for _, ip := range tc.ips {
@@ -787,7 +757,7 @@ func TestRecipientsPerMessageLimit(t *testing.T) {
 
 func TestMessagesPerMinuteLimit(t *testing.T) {
 	t.Parallel()
-	clock := &svClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	cfg, pool, _ := svConfig(t)
 	cfg.MessagesPerMinute = 2
 	cfg.Now = clock.Now
@@ -823,7 +793,7 @@ func TestMessagesPerMinuteLimit(t *testing.T) {
 
 func TestRecipientsPerHourLimit(t *testing.T) {
 	t.Parallel()
-	clock := &svClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clock := &testClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	cfg, pool, _ := svConfig(t)
 	cfg.RecipientsPerHour = 3
 	cfg.Now = clock.Now
@@ -871,13 +841,13 @@ func TestConnectionsPerIPLimit(t *testing.T) {
 	other.expect("QUIT", 221)
 
 	first.expect("QUIT", 221)
-	svEventually(t, 5*time.Second, "no connection accepted after one of two closed", func() bool {
+	eventually(t, 5*time.Second, "no connection accepted after one of two closed", func() bool {
 		conn := svDial(t, addr, svLoopback1)
 		defer conn.Close()
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, _ := textproto.NewReader(bufio.NewReader(conn)).ReadLine()
 		return strings.HasPrefix(line, "220 ")
-	})
+	}, nil)
 }
 
 func TestCommandTimeoutDisconnectsIdleClient(t *testing.T) {
