@@ -261,22 +261,7 @@ func (s *Store) PauseQueueGroup(ctx context.Context, p Pause) error {
 
 // QueuePauses returns the queue's provider pauses, ended ones included.
 func (s *Store) QueuePauses(ctx context.Context) (map[string]Pause, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT grp, until, cooldown_s, reason FROM queue_pauses`)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: pauses: %w", s.path, err)
-	}
-	defer rows.Close()
-	out := map[string]Pause{}
-	for rows.Next() {
-		var p Pause
-		var until, cd int64
-		if err := rows.Scan(&p.Group, &until, &cd, &p.Reason); err != nil {
-			return nil, err
-		}
-		p.Until, p.Cooldown = time.Unix(until, 0), time.Duration(cd)*time.Second
-		out[p.Group] = p
-	}
-	return out, rows.Err()
+	return s.pauses(ctx, `SELECT grp, until, cooldown_s, reason FROM queue_pauses`)
 }
 
 // Notice is a queued message whose sender is owed a notice: recipients

@@ -409,7 +409,12 @@ func (s *Store) PauseGroup(ctx context.Context, campaignID int64, p Pause) error
 // Pauses returns the campaign's provider pauses, ended ones included (their
 // cooldown doubles if the provider throttles again).
 func (s *Store) Pauses(ctx context.Context, campaignID int64) (map[string]Pause, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT grp, until, cooldown_s, reason FROM provider_pauses WHERE campaign_id = ?`, campaignID)
+	return s.pauses(ctx, `SELECT grp, until, cooldown_s, reason FROM provider_pauses WHERE campaign_id = ?`, campaignID)
+}
+
+// pauses reads pauses from q's rows: group, until, cooldown, reason.
+func (s *Store) pauses(ctx context.Context, q string, args ...any) (map[string]Pause, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: pauses: %w", s.path, err)
 	}
