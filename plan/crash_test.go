@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/clitest"
 	"github.com/relayctl/relayctl/internal/smtptest"
 	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/store"
@@ -38,7 +39,7 @@ func TestRunCrashResume(t *testing.T) {
 		name        = "crash"
 	)
 	dir := t.TempDir()
-	bin := buildRelayctl(t, dir)
+	bin := clitest.Build(t, dir)
 	db := filepath.Join(dir, "relayctl.db")
 
 	var b strings.Builder
@@ -185,40 +186,11 @@ func TestRunCrashResume(t *testing.T) {
 	t.Logf("%d messages for %d recipients; duplicates per kill %v; possible_dups %d", len(rcv.received()), recipients, dupsPerKill, end.possibleDups)
 }
 
-// buildRelayctl builds the command into dir.
-func buildRelayctl(t *testing.T, dir string) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("building relayctl: %v", err)
-	}
-	bin := filepath.Join(dir, "relayctl")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, "github.com/relayctl/relayctl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// childEnv is the test's environment without RELAYCTL_ settings, which
-// would change what the commands do.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAYCTL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // relayctl runs a command to completion (a minute at most) and fails the
@@ -228,7 +200,7 @@ func relayctl(t *testing.T, bin, dir string, args ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := exec.CommandContext(ctx, bin, args...)
-	c.Dir, c.Env = dir, childEnv()
+	c.Dir, c.Env = dir, clitest.Env()
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("relayctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -253,7 +225,7 @@ func startRelayctl(t *testing.T, bin, dir, label string, args ...string) *child 
 		t.Fatal(err)
 	}
 	c := exec.Command(bin, args...)
-	c.Dir, c.Env, c.Stdout, c.Stderr = dir, childEnv(), ch.stdoutF, ch.stderrF
+	c.Dir, c.Env, c.Stdout, c.Stderr = dir, clitest.Env(), ch.stdoutF, ch.stderrF
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/clitest"
 	"github.com/relayctl/relayctl/plan"
 	"github.com/relayctl/relayctl/store"
 )
@@ -24,7 +25,7 @@ func TestRunSignalStops(t *testing.T) {
 		t.Skip("builds relayctl and signals it mid-run; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildRelayctl(t, dir)
+	bin := clitest.Build(t, dir)
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		code int

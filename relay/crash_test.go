@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relayctl/relayctl/internal/clitest"
 	"github.com/relayctl/relayctl/internal/smtptest"
 	"github.com/relayctl/relayctl/store"
 )
@@ -40,7 +41,7 @@ func TestDeliverSurvivesSIGKILL(t *testing.T) {
 		connections = 4 // the relay's outgoing
 	)
 	dir := t.TempDir()
-	bin := dlBuild(t, dir)
+	bin := clitest.Build(t, dir)
 	db := filepath.Join(dir, "relayctl.db")
 
 	dest := smtptest.Start(t, smtptest.Options{})
@@ -232,34 +233,6 @@ func (r *dlReceiver) waitAll(ids []string, exited <-chan error, within time.Dura
 	}
 }
 
-// dlBuild builds relayctl into dir.
-func dlBuild(t *testing.T, dir string) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("building relayctl: %v", err)
-	}
-	bin := filepath.Join(dir, "relayctl")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, "github.com/relayctl/relayctl").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// dlChildEnv is the test's environment without RELAYCTL_ settings, which
-// would change what the commands do.
-func dlChildEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAYCTL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // dlChild is a relayctl process.
 type dlChild struct {
 	process *os.Process
@@ -306,7 +279,7 @@ func dlStartServe(t *testing.T, bin, dir, label, db string, destPort, connection
 			"--via", fmt.Sprintf("smtp://127.0.0.1:%d?tls=none", destPort), "--hostname", "relay.test",
 			"--messages-per-minute", "0", "--recipients-per-hour", "0", "--connections", fmt.Sprint(connections),
 			"--log-format", "json")
-		cmd.Dir, cmd.Env, cmd.Stderr = dir, dlChildEnv(), errFile
+		cmd.Dir, cmd.Env, cmd.Stderr = dir, clitest.Env(), errFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +368,7 @@ func dlQueueList(t *testing.T, bin, dir, db string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--db", db, "queue", "list", "--json")
-	cmd.Dir, cmd.Env = dir, dlChildEnv()
+	cmd.Dir, cmd.Env = dir, clitest.Env()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
