@@ -63,16 +63,9 @@ type Deliverer struct {
 // Wake tells the deliverer new mail is queued.
 func (d *Deliverer) Wake() {
 	select {
-	case d.wakeCh() <- struct{}{}:
-	default:
+	case d.wake <- struct{}{}:
+	default: // already woken; or, before Init, no channel: nothing to wake
 	}
-}
-
-func (d *Deliverer) wakeCh() chan struct{} {
-	if d.wake == nil {
-		panic("relay: Deliverer.Init not called")
-	}
-	return d.wake
 }
 
 // Init prepares the deliverer; call it before Run and Wake.

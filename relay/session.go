@@ -108,6 +108,17 @@ func (ss *session) refuse(code int, enh smtp.EnhancedCode, msg string) error {
 	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}
 }
 
+// hangUp answers 421 and closes the connection, as 421 promises: go-smtp
+// keeps a connection open after a command's error, whatever its code.
+func (ss *session) hangUp(enh smtp.EnhancedCode, msg string) error {
+	err := ss.refuse(421, enh, msg)
+	c := ss.conn.Conn()
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c, "421 %d.%d.%d %s\r\n", enh[0], enh[1], enh[2], msg)
+	ss.conn.Close()
+	return err
+}
+
 // AuthMechanisms offers PLAIN, LOGIN and CRAM-MD5, and nothing where AUTH
 // is not allowed (so EHLO does not advertise it).
 func (ss *session) AuthMechanisms() []string {
@@ -126,15 +137,8 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	failures := ss.stats.authFailures
 	ss.stats.mu.Unlock()
 	if failures >= 3 {
-		// 421 promises the connection closes; go-smtp would keep it open
-		// after an AUTH error, so the refusal is written and the
-		// connection closed here: a password guesser reconnects, slowly.
-		ss.refuse(421, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, closing connection")
-		c := ss.conn.Conn()
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write([]byte("421 4.7.0 Too many failed logins, closing connection\r\n"))
-		c.Close()
-		return nil, ss.refuse(421, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, closing connection")
+		// A password guesser reconnects, slowly.
+		return nil, ss.hangUp(smtp.EnhancedCode{4, 7, 0}, "Too many failed logins, closing connection")
 	}
 	done := func(user string, err error) error {
 		ss.stats.mu.Lock()
@@ -218,13 +222,7 @@ func (ss *session) Data(r io.Reader) error {
 		// The client fell silent (DataTimeout) or went away within the
 		// message. go-smtp would answer and then read the rest of the
 		// message as commands: end the connection instead.
-		const msg = "Timeout or error within DATA, closing connection"
-		ss.refuse(421, smtp.EnhancedCode{4, 4, 2}, msg)
-		c := ss.conn.Conn()
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		io.WriteString(c, "421 4.4.2 "+msg+"\r\n")
-		ss.conn.Close()
-		return err
+		return ss.hangUp(smtp.EnhancedCode{4, 4, 2}, "Timeout or error within DATA, closing connection")
 	}
 	q := store.Queued{Received: now, From: ss.from, Client: ss.remote.String(), User: ss.user(),
 		HELO: ss.conn.Hostname(), Body: body, Recipients: append([]string(nil), ss.rcpts...)}
