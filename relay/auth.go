@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/relayctl/relayctl/send"
 	"github.com/relayctl/relayctl/store"
 )
 
@@ -129,9 +129,7 @@ func (c *cramServer) Next(response []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, true, c.done(user, err)
 	}
-	m := hmac.New(md5.New, []byte(secret))
-	m.Write([]byte(c.challenge))
-	want := hex.EncodeToString(m.Sum(nil))
+	want := send.CRAMDigest(secret, []byte(c.challenge))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(digest))) {
 		return nil, true, c.done(user, errBadCredentials)
 	}

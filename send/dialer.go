@@ -194,9 +194,16 @@ type cramMD5 struct{ user, secret string }
 func (c *cramMD5) Start() (string, []byte, error) { return "CRAM-MD5", nil, nil }
 
 func (c *cramMD5) Next(challenge []byte) ([]byte, error) {
-	m := hmac.New(md5.New, []byte(c.secret))
+	return []byte(c.user + " " + CRAMDigest(c.secret, challenge)), nil
+}
+
+// CRAMDigest is CRAM-MD5's proof (RFC 2195): the hex HMAC-MD5 of the
+// server's challenge keyed with the shared secret. The client sends it;
+// relayctl serve computes it to check.
+func CRAMDigest(secret string, challenge []byte) string {
+	m := hmac.New(md5.New, []byte(secret))
 	m.Write(challenge)
-	return []byte(c.user + " " + hex.EncodeToString(m.Sum(nil))), nil
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // ErrNullMX is returned for a domain that accepts no mail.
