@@ -98,9 +98,8 @@ func dlSetup(t *testing.T) *dlEnv {
 // log.
 func (e *dlEnv) deliverer() *relay.Deliverer {
 	return &relay.Deliverer{
-		Store: e.st,
-		Opener: &dlsend.Dialer{HELO: "relay.test", Timeouts: dlsend.Timeouts{Dial: 5 * time.Second, Command: 10 * time.Second, Final: 10 * time.Second},
-			Upstream: &dlsend.Upstream{Host: "127.0.0.1", Port: e.dest.Port, Mode: dlsend.TLSNone}},
+		Store:       e.st,
+		Opener:      dlUpstream(e.dest),
 		Policy:      dlsend.Policy{Retry: []time.Duration{time.Second}, MaxAge: time.Hour, Cooldown: time.Minute},
 		Connections: 2,
 		Hostname:    "relay.test",

@@ -224,8 +224,7 @@ func (ss *session) Data(r io.Reader) error {
 		// message as commands: end the connection instead.
 		return ss.hangUp(smtp.EnhancedCode{4, 4, 2}, "Timeout or error within DATA, closing connection")
 	}
-	q := store.Queued{Received: now, From: ss.from, Client: ss.remote.String(), User: ss.user(),
-		HELO: ss.conn.Hostname(), Body: body, Recipients: append([]string(nil), ss.rcpts...)}
+	q := store.Queued{Received: now, From: ss.from, Client: ss.remote.String(), User: ss.user(), Body: body, Recipients: append([]string(nil), ss.rcpts...)}
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.CommandTimeout)
 	defer cancel()
 	id, err := ss.s.queue.enqueue(ctx, q)

@@ -15,7 +15,6 @@ type Queued struct {
 	From       string // "" for the null sender
 	Client     string // the client's IP address
 	User       string // the authenticated user, if any
-	HELO       string
 	Body       []byte
 	Recipients []string
 }
@@ -48,8 +47,8 @@ func (s *Store) Enqueue(ctx context.Context, msgs []Queued) ([]int64, error) {
 
 // insertQueued adds one message, its body and its recipients.
 func insertQueued(ctx context.Context, tx *sql.Tx, m Queued) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (received_at, mail_from, client, username, helo, size)
-		VALUES (?, ?, ?, ?, ?, ?)`, m.Received.Unix(), m.From, m.Client, m.User, m.HELO, len(m.Body))
+	res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (received_at, mail_from, client, username, size)
+		VALUES (?, ?, ?, ?, ?)`, m.Received.Unix(), m.From, m.Client, m.User, len(m.Body))
 	if err != nil {
 		return 0, err
 	}

@@ -10,7 +10,6 @@ CREATE TABLE queue_messages (
     mail_from   TEXT NOT NULL,             -- '' is the null sender (a DSN)
     client      TEXT NOT NULL,             -- the client's IP address
     username    TEXT NOT NULL DEFAULT '',  -- the authenticated user, if any
-    helo        TEXT NOT NULL DEFAULT '',
     size        INTEGER NOT NULL
 ) STRICT;
 
